@@ -1,0 +1,205 @@
+"""A deterministic simulator of the source system: hourly bike-share demand per station.
+
+Each day is one Parquet file in the landing zone (``demand_YYYY-MM-DD.parquet``), addressed
+through Airflow's ``ObjectStoragePath`` (``file://`` by default, ``s3://`` by configuration).
+The raw export is string-typed, as many source exports are: the ETL casts and validates it.
+
+Demand depends on the hour of day, the weekday, holidays, temperature and rain. Knobs
+(``include.settings.SourceSettings``): rows per day, share of malformed rows (bad types,
+nulls in required columns, out-of-range values, duplicate keys), a date from which the data
+drifts (warmer weather, and demand reacting differently to it: a model trained before the
+drift gets worse after it), and days whose file is never delivered.
+
+Everything is a vectorised NumPy/pandas expression: no Python loop per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+HOURS = 24
+FILE_PREFIX = "demand_"
+RAW_COLUMNS = [
+    "station_id",
+    "ts",
+    "temperature_c",
+    "precipitation_mm",
+    "humidity_pct",
+    "is_holiday",
+    "demand",
+]
+MALFORMED_KINDS = ("bad_type", "null_required", "out_of_range", "duplicate")
+
+# Fixed public holidays of the simulated city (month, day).
+HOLIDAYS = {(1, 1), (1, 6), (5, 1), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26)}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    rows_per_day: int = 2400
+    malformed_share: float = 0.01
+    drift_start: date | None = None
+    missing_days: tuple[date, ...] = ()
+    seed: int = 42
+
+    @property
+    def n_stations(self) -> int:
+        return max(1, -(-self.rows_per_day // HOURS))  # ceil
+
+    @classmethod
+    def from_settings(cls) -> SourceConfig:
+        from include.settings import get_settings
+
+        s = get_settings().source
+        return cls(s.rows_per_day, s.malformed_share, s.drift_start, s.missing_days, s.seed)
+
+
+def file_name(day: date) -> str:
+    return f"{FILE_PREFIX}{day.isoformat()}.parquet"
+
+
+def _day_rng(cfg: SourceConfig, day: date, stream: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, day.toordinal(), stream])
+
+
+def _station_profile(cfg: SourceConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-station base demand and temperature sensitivity: fixed for a seed."""
+    rng = np.random.default_rng([cfg.seed, 0])
+    base = rng.gamma(shape=4.0, scale=5.0, size=cfg.n_stations)  # mean 20 rides/hour at peak
+    temp_sens = rng.normal(0.03, 0.01, size=cfg.n_stations)
+    return base, temp_sens
+
+
+def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
+    """The true (typed, valid) rows of a day, before any corruption."""
+    n_st = cfg.n_stations
+    rng = _day_rng(cfg, day, 1)
+    base, temp_sens = _station_profile(cfg)
+    drifted = cfg.drift_start is not None and day >= cfg.drift_start
+
+    hours = np.arange(HOURS)
+    # Weather: one city-wide daily curve plus station noise.
+    season = 8.0 + 10.0 * np.sin(2 * np.pi * (day.timetuple().tm_yday - 110) / 365.25)
+    if drifted:
+        season += 9.0  # heat wave: shifted temperature distribution
+    daily = season + 5.0 * np.sin(2 * np.pi * (hours - 9) / 24.0) + rng.normal(0, 1.5)
+    temp = daily[None, :] + rng.normal(0, 0.8, size=(n_st, HOURS))
+    rain_hour = np.where(rng.random(HOURS) < (0.15 if not drifted else 0.05), rng.gamma(1.5, 1.2, HOURS), 0.0)
+    rain = np.clip(rain_hour[None, :] + rng.normal(0, 0.1, size=(n_st, HOURS)), 0, None)
+    humidity = np.clip(60 + 3 * rain - 0.8 * (temp - 10) + rng.normal(0, 5, size=(n_st, HOURS)), 5, 100)
+
+    holiday = (day.month, day.day) in HOLIDAYS
+    weekend = day.weekday() >= 5
+    commute = np.exp(-((hours - 8) ** 2) / 4.0) + np.exp(-((hours - 18) ** 2) / 5.0)
+    leisure = np.exp(-((hours - 14) ** 2) / 12.0)
+    hourly = 0.15 + (0.4 * commute + 1.0 * leisure if (weekend or holiday) else 1.0 * commute + 0.35 * leisure)
+    if drifted:
+        # behaviour change: demand reacts more strongly to heat, leisure trips grow
+        sens = temp_sens[:, None] * 2.5
+        hourly = hourly + 0.5 * leisure
+    else:
+        sens = temp_sens[:, None]
+    lam = base[:, None] * hourly[None, :] * np.exp(sens * (temp - 15.0)) * np.exp(-0.35 * rain)
+    demand = rng.poisson(np.clip(lam, 0.01, None))
+
+    ts = pd.date_range(datetime.combine(day, time(0), tzinfo=timezone.utc), periods=HOURS, freq="h")
+    frame = pd.DataFrame(
+        {
+            "station_id": np.repeat(np.arange(1, n_st + 1, dtype=np.int64), HOURS),
+            "ts": np.tile(ts.values, n_st),
+            "temperature_c": temp.ravel().round(2),
+            "precipitation_mm": rain.ravel().round(2),
+            "humidity_pct": humidity.ravel().round(1),
+            "is_holiday": np.full(n_st * HOURS, holiday),
+            "demand": demand.ravel().astype(np.int64),
+        }
+    )
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.iloc[: cfg.rows_per_day].reset_index(drop=True)
+
+
+def raw_day(day: date, cfg: SourceConfig) -> tuple[pd.DataFrame, pd.Series]:
+    """The day's raw export (all strings) and, for tests, the corruption applied to each row
+    (``""`` for a clean row, else one of MALFORMED_KINDS)."""
+    clean = clean_day(day, cfg)
+    raw = pd.DataFrame(
+        {
+            "station_id": clean["station_id"].astype(str),
+            "ts": clean["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "temperature_c": clean["temperature_c"].map("{:.2f}".format),
+            "precipitation_mm": clean["precipitation_mm"].map("{:.2f}".format),
+            "humidity_pct": clean["humidity_pct"].map("{:.1f}".format),
+            "is_holiday": np.where(clean["is_holiday"], "true", "false"),
+            "demand": clean["demand"].astype(str),
+        }
+    ).astype(object)
+    kinds = pd.Series("", index=raw.index, dtype=object)
+    n_bad = int(round(cfg.malformed_share * len(raw)))
+    if n_bad:
+        rng = _day_rng(cfg, day, 2)
+        rows = rng.choice(len(raw), size=n_bad, replace=False)
+        assigned = rng.integers(0, len(MALFORMED_KINDS), size=n_bad)
+        for k, kind in enumerate(MALFORMED_KINDS):
+            idx = rows[assigned == k]
+            if not len(idx):
+                continue
+            kinds.iloc[idx] = kind
+            if kind == "bad_type":
+                for j, col in enumerate(("temperature_c", "demand", "ts")):
+                    raw.loc[raw.index[idx[j::3]], col] = "n/a"
+            elif kind == "null_required":
+                raw.loc[raw.index[idx], "station_id"] = None
+            elif kind == "out_of_range":
+                raw.loc[raw.index[idx], "humidity_pct"] = "140.0"
+        dups = rows[assigned == MALFORMED_KINDS.index("duplicate")]
+        if len(dups):
+            # the duplicates are extra copies of existing rows, appended at the end
+            extra = raw.iloc[dups].copy()
+            raw = pd.concat([raw, extra], ignore_index=True)
+            kinds.iloc[dups] = ""  # the original row stays valid
+            kinds = pd.concat([kinds, pd.Series("duplicate", index=range(len(kinds), len(raw)))], ignore_index=True)
+    return raw, kinds
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, engine="pyarrow", compression="zstd", row_group_size=100_000)
+    return buf.getvalue()
+
+
+def write_day(day: date, landing, cfg: SourceConfig | None = None):
+    """Write one day's file under ``landing`` (an ObjectStoragePath). Returns its path, or
+    None for a day configured as missing. Deterministic: same bytes for the same config."""
+    cfg = cfg or SourceConfig.from_settings()
+    if day in cfg.missing_days:
+        return None
+    raw, _ = raw_day(day, cfg)
+    target = landing / file_name(day)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(parquet_bytes(raw))
+    return target
+
+
+def write_range(start: date, end: date, landing, cfg: SourceConfig | None = None) -> list:
+    """Write every day in [start, end). Skips days whose file already exists."""
+    cfg = cfg or SourceConfig.from_settings()
+    written = []
+    day = start
+    while day < end:
+        target = landing / file_name(day)
+        if not target.exists():
+            path = write_day(day, landing, cfg)
+            if path is not None:
+                written.append(path)
+        day += timedelta(days=1)
+    return written
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

