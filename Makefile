@@ -55,3 +55,16 @@ ask: db-up
 
 clean: stop
 	rm -rf .pgdata .airflow data reports/*.json
+
+# Lint: ruff with the project rules (pyproject.toml, incl. the Airflow rules AIR), the preview AIR
+# rules on the Airflow code, ruff format, actionlint on .github/workflows, then pre-commit's hygiene
+# hooks (trailing whitespace, end of files, YAML, large files, private keys; ruff already ran).
+# pre-commit builds its hook environments from PyPI on first use; LINT_PRECOMMIT=0 skips it.
+# Its fixers rewrite files in place (tracked files only): commit or stash your work first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --select AIR --preview dags include plugins
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint
+	@if [ "$${LINT_PRECOMMIT:-1}" != "0" ]; then \
+		SKIP=ruff-check,ruff-format $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure; fi

@@ -13,6 +13,7 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$MLOPS_ROOT/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$MLOPS_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$MLOPS_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$MLOPS_AIRFLOW_DB_URI"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${MLOPS_API_PORT}/execution/"
@@ -29,3 +30,14 @@ export PYTHONPATH="$MLOPS_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 # offline: the embedding model ships in a package; Soda telemetry stalls without network
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SODA_CORE_TELEMETRY_ENABLED=false
 export TOKENIZERS_PARALLELISM=false
+
+# OpenLineage (apache-airflow-providers-openlineage): every task's run events, with the datasets it
+# read and wrote, go as JSON lines to reports/lineage/events.jsonl (readable offline). Set
+# AIRFLOW__OPENLINEAGE__TRANSPORT to send them elsewhere (HTTP to Marquez: see .env.example), or
+# AIRFLOW__OPENLINEAGE__DISABLED=true to turn lineage off.
+export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-mlops-local}"
+export MLOPS_LINEAGE_FILE="${MLOPS_LINEAGE_FILE:-$MLOPS_ROOT/reports/lineage/events.jsonl}"
+mkdir -p "$(dirname "$MLOPS_LINEAGE_FILE")"
+_mlops_ol_file="{\"type\": \"file\", \"log_file_path\": \"$MLOPS_LINEAGE_FILE\", \"append\": true}"
+export AIRFLOW__OPENLINEAGE__TRANSPORT="${AIRFLOW__OPENLINEAGE__TRANSPORT:-$_mlops_ol_file}"
+unset _mlops_ol_file

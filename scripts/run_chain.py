@@ -98,15 +98,25 @@ def missing_work(start: date, end: date) -> dict[str, int]:
     return todo
 
 
-def collect_summary(stack: AirflowStack, dags: list[str], t_start: float, start: date, end: date,
-                    drift_start: date | None, retriggers: dict[str, int]) -> dict:
+def collect_summary(
+    stack: AirflowStack,
+    dags: list[str],
+    t_start: float,
+    start: date,
+    end: date,
+    drift_start: date | None,
+    retriggers: dict[str, int],
+) -> dict:
     import importlib
 
     summary: dict = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "days": {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat(),
-                 "drift_start": drift_start.isoformat() if drift_start else None},
-        "make_run_wall_s": round(time.monotonic() - t_start, 1),
+        "chain_s": round(time.monotonic() - t_start, 1),
+        "days": {
+            "from": start.isoformat(),
+            "to": (end - timedelta(days=1)).isoformat(),
+            "drift_start": drift_start.isoformat() if drift_start else None,
+        },
     }
     runs = {d: stack.dag_runs(d) for d in dags}
     for section, module in SUMMARY_MODULES.items():
@@ -153,27 +163,20 @@ def print_summary(summary: dict, stack: AirflowStack) -> None:
     print(f"airflow   runs={summary['airflow']['runs']}")
     user, password = stack.credentials()
     print("=" * 72)
-    print(f"Summary: reports/run_summary.json    Alerts: reports/alerts.jsonl")
+    print("Summary: reports/run_summary.json    Alerts: reports/alerts.jsonl")
     print(f"Airflow UI: {stack.base_url}  (login {user} / {password})  -- `make stop` stops it")
 
 
-def main() -> int:
+def run_chain(
+    stack: AirflowStack,
+    start: date,
+    end: date,
+    drift_start: date | None,
+    timeout: float = 1800.0,
+    backfill_parallelism: int = 2,
+) -> dict:
+    """Deliver the files, backfill the ETL, let assets drive the rest; return the summary."""
     t_start = time.monotonic()
-    env = os.environ.copy()
-    log("migrating Airflow's metadata database")
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    from include.settings import get_settings
-    from include.warehouse import db
-
-    db.ensure_schema()
-    stack = AirflowStack(env)
-    log("starting Airflow (api-server, scheduler, dag-processor, triggerer)")
-    stack.start()
-    counts = load_settings(stack)
-    log(f"loaded airflow_settings.yaml: {counts}")
-
-    start, end, drift_start = run_days()
     n = deliver_source_files(start, end, drift_start)
     log(f"source delivered {n} new file(s) for {start} .. {end - timedelta(days=1)} (drift from {drift_start})")
 
@@ -183,17 +186,19 @@ def main() -> int:
         stack.set_paused(dag_id, False)
     log(f"unpaused {dags}")
     if "etl" in dags:
-        bf = stack.backfill("etl", f"{start.isoformat()}T00:00:00Z",
-                            f"{(end - timedelta(days=1)).isoformat()}T00:00:00Z",
-                            max_active_runs=int(os.environ.get("MLOPS_RUN_BACKFILL_PARALLELISM", "2")),
-                            reprocess="failed")
+        bf = stack.backfill(
+            "etl",
+            f"{start.isoformat()}T00:00:00Z",
+            f"{(end - timedelta(days=1)).isoformat()}T00:00:00Z",
+            max_active_runs=backfill_parallelism,
+            reprocess="failed",
+        )
         log(f"backfill {bf['id']} of etl created")
     if "rag_ingestion" in dags:
         stack.trigger("rag_ingestion")
         log("rag_ingestion triggered")
 
     retriggers: dict[str, int] = {}
-    timeout = float(os.environ.get("MLOPS_RUN_TIMEOUT_S", "1800"))
     for _round in range(4):
         stack.wait_quiet(dags, settle_s=20.0, timeout=timeout)
         todo = {d: n for d, n in missing_work(start, end).items() if n and d in dags}
@@ -203,7 +208,37 @@ def main() -> int:
             log(f"{dag_id}: {n_pending} interval(s) still pending after its asset events; triggering it once more")
             stack.trigger(dag_id)
             retriggers[dag_id] = retriggers.get(dag_id, 0) + 1
-    summary = collect_summary(stack, dags, t_start, start, end, drift_start, retriggers)
+    return collect_summary(stack, dags, t_start, start, end, drift_start, retriggers)
+
+
+def prepare(env: dict[str, str]) -> AirflowStack:
+    """Migrate, apply the DDL, start (or reuse) the services, load airflow_settings.yaml."""
+    log("migrating Airflow's metadata database")
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, env=env, stdout=subprocess.DEVNULL)
+    from include.warehouse import db
+
+    db.ensure_schema()
+    stack = AirflowStack(env)
+    log("starting Airflow (api-server, scheduler, dag-processor, triggerer)")
+    stack.start()
+    counts = load_settings(stack)
+    log(f"loaded airflow_settings.yaml: {counts}")
+    return stack
+
+
+def main() -> int:
+    from include.settings import get_settings
+
+    stack = prepare(os.environ.copy())
+    start, end, drift_start = run_days()
+    summary = run_chain(
+        stack,
+        start,
+        end,
+        drift_start,
+        timeout=float(os.environ.get("MLOPS_RUN_TIMEOUT_S", "1800")),
+        backfill_parallelism=int(os.environ.get("MLOPS_RUN_BACKFILL_PARALLELISM", "2")),
+    )
     reports = get_settings().storage.reports_dir
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "run_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
