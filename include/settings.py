@@ -128,10 +128,13 @@ class EtlSettings:
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """Feature building (include/features): how many contiguous intervals one SQL statement builds."""
+    """Feature building (include/features). A batch reads its days plus the feature set's lookback
+    (28 days for v2), so bigger batches amortise the lookback on backfills; a daily run builds one day."""
 
     #: contiguous daily intervals built by one set-based statement and one transaction
-    batch_days: int = field(default_factory=lambda: _env_int("MLOPS_FEATURE_BATCH_DAYS", 7))
+    batch_days: int = field(default_factory=lambda: _env_int("MLOPS_FEATURE_BATCH_DAYS", 28))
+    #: PostgreSQL work_mem of a build transaction (its window sorts stay in memory)
+    work_mem: str = field(default_factory=lambda: _env("MLOPS_FEATURE_WORK_MEM", "128MB"))
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class TrainingSettings:
     reference_rows: int = field(default_factory=lambda: _env_int("MLOPS_REFERENCE_ROWS", 20_000))
     #: landing files older than (champion training window start - this many days) go to cold storage
     cold_storage_age_days: int = field(default_factory=lambda: _env_int("MLOPS_COLD_STORAGE_AGE_DAYS", 7))
+    #: CPU threads of one candidate's fit (the mapped candidates run side by side)
+    threads_per_candidate: int = field(default_factory=lambda: _env_int("MLOPS_TRAIN_THREADS", 1))
 
 
 @dataclass(frozen=True)
@@ -185,8 +190,11 @@ class RagSettings:
     chunk_overlap_words: int = field(default_factory=lambda: _env_int("MLOPS_RAG_CHUNK_OVERLAP_WORDS", 24))
     #: texts per model.encode / API call
     embed_batch_size: int = field(default_factory=lambda: _env_int("MLOPS_RAG_EMBED_BATCH_SIZE", 64))
-    #: changed documents per mapped task (the number of mapped tasks follows the amount of change)
-    docs_per_batch: int = field(default_factory=lambda: _env_int("MLOPS_RAG_DOCS_PER_BATCH", 16))
+    #: a mapped embedding task gets changed documents until it has this many chunks to embed
+    #: (several model batches: sorting by length inside a task keeps padding low) ...
+    batch_chunks: int = field(default_factory=lambda: _env_int("MLOPS_RAG_BATCH_CHUNKS", 256))
+    #: ... or this many documents (bounds one write transaction). Batches follow the amount of change.
+    docs_per_batch: int = field(default_factory=lambda: _env_int("MLOPS_RAG_DOCS_PER_BATCH", 64))
     #: Weaviate mirror of the pgvector index (off by default: `make run` works offline)
     weaviate_enabled: bool = field(
         default_factory=lambda: _env("MLOPS_WEAVIATE_ENABLED", "false").lower() in ("1", "true", "yes")
@@ -194,6 +202,46 @@ class RagSettings:
     weaviate_conn_id: str = field(default_factory=lambda: _env("MLOPS_WEAVIATE_CONN_ID", "weaviate_default"))
     weaviate_collection: str = field(default_factory=lambda: _env("MLOPS_WEAVIATE_COLLECTION", "RagChunk"))
     weaviate_batch_size: int = field(default_factory=lambda: _env_int("MLOPS_WEAVIATE_BATCH_SIZE", 200))
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Drift monitoring (include/monitoring, dags/drift_monitoring.py). Defaults tuned on the
+    simulator: zero false alarms over 30 stable days, drift flagged within 2 days (see
+    include/monitoring/drift.py for the decision rule)."""
+
+    #: days of scored data in the window compared with the training reference
+    window_days: int = field(default_factory=lambda: _env_int("MLOPS_DRIFT_WINDOW_DAYS", 2))
+    #: a feature drifts when PSI >= this (0.1 moderate, 0.25 large shift by the usual rule of thumb) ...
+    psi_threshold: float = field(default_factory=lambda: _env_float("MLOPS_DRIFT_PSI", 0.25))
+    #: ... and its KS statistic (largest CDF gap) >= this ...
+    ks_threshold: float = field(default_factory=lambda: _env_float("MLOPS_DRIFT_KS", 0.1))
+    #: ... and the KS p-value < this
+    ks_alpha: float = field(default_factory=lambda: _env_float("MLOPS_DRIFT_KS_ALPHA", 0.01))
+    #: data drift: at least this many monitored features drift
+    min_drifted_features: int = field(default_factory=lambda: _env_int("MLOPS_DRIFT_MIN_FEATURES", 2))
+    #: prediction drift: PSI of the predictions >= this (with the KS rule above)
+    prediction_psi_threshold: float = field(default_factory=lambda: _env_float("MLOPS_DRIFT_PREDICTION_PSI", 0.25))
+    #: model got worse: window MAE / training-time (walk-forward validation) MAE >= this
+    error_ratio_threshold: float = field(default_factory=lambda: _env_float("MLOPS_DRIFT_ERROR_RATIO", 1.5))
+    #: drift on the error alone (no feature drift needed) when the ratio reaches this
+    error_ratio_alone: float = field(default_factory=lambda: _env_float("MLOPS_DRIFT_ERROR_RATIO_ALONE", 2.5))
+    #: rows with truth needed before the error counts (else: features + predictions decide)
+    min_truth_rows: int = field(default_factory=lambda: _env_int("MLOPS_DRIFT_MIN_TRUTH_ROWS", 500))
+    #: quantile bins of the reference for PSI
+    psi_bins: int = field(default_factory=lambda: _env_int("MLOPS_DRIFT_PSI_BINS", 10))
+    #: statistics use a deterministic sample of at most this many window rows
+    max_rows: int = field(default_factory=lambda: _env_int("MLOPS_DRIFT_MAX_ROWS", 50_000))
+    #: reported but not monitored (a short window never has the reference's calendar mix)
+    exclude_features: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            c.strip()
+            for c in _env("MLOPS_DRIFT_EXCLUDE_FEATURES", "hour_of_day,day_of_week,is_weekend,is_holiday").split(",")
+            if c.strip()
+        )
+    )
+    #: contiguous daily intervals scored per transaction
+    score_batch_days: int = field(default_factory=lambda: _env_int("MLOPS_SCORE_BATCH_DAYS", 7))
 
 
 @dataclass(frozen=True)
@@ -205,6 +253,7 @@ class Settings:
     features: FeatureSettings = field(default_factory=FeatureSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     rag: RagSettings = field(default_factory=RagSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
 
 
 def get_settings() -> Settings:

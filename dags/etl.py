@@ -1,0 +1,118 @@
+"""ETL: load each day's demand file into the warehouse, gate it with Soda, publish the asset.
+
+One run processes exactly one day: its data interval, [00:00, 24:00) UTC. The schedule is an
+explicit ``CronDataIntervalTimetable``: in Airflow 3 both ``"@daily"`` and ``timedelta(days=1)``
+become *trigger* timetables with zero-length intervals unless ``[scheduler]
+create_cron_data_intervals`` / ``create_delta_data_intervals`` are set, and this DAG must not
+depend on a deployment setting. ``catchup=False``; past days are loaded with a backfill:
+
+    airflow backfill create --dag-id etl --from-date 2026-01-01 --to-date 2026-01-14
+
+Tasks (``include/etl`` and ``include/quality`` hold the logic, this file only wires it):
+
+- ``wait_for_file`` waits (``reschedule`` mode, no worker slot held) for
+  ``demand_YYYY-MM-DD.parquet`` in the landing zone or, for old days moved by cold storage, the
+  archive zone. After ``MLOPS_FILE_WAIT_TIMEOUT_S`` it fails, naming the day and the places it
+  looked (a timeout is not retried).
+- ``load`` (warehouse pool) streams the Parquet file in chunks of ``MLOPS_ETL_CHUNK_ROWS`` rows,
+  validates them with array expressions (types, required columns, ranges, ts in the day and on
+  the hour, duplicate keys), COPYs the good rows into a new table, quarantines the bad ones with
+  their reason, row number and raw values, and swaps the table in as the day's partition of
+  ``warehouse.demand_hourly`` -- in one transaction with the quarantine rows and the day's
+  ``warehouse.load_ledger`` row (``quality_passed`` null). Re-running a day replaces it.
+- ``quality_gate`` (warehouse pool) verifies the Soda contract
+  ``include/quality/contracts/demand_hourly.yml`` on the day: row count, required columns,
+  value ranges, key uniqueness, share quarantined under ``MLOPS_MAX_QUARANTINE_SHARE``. A failed
+  critical check sets ``quality_passed = false``, alerts and fails the run (no retry); warnings
+  alert only; a scan that errors fails the task too (and is never taken as a pass).
+- ``publish`` updates the ``warehouse_demand`` asset with the interval and counts as extra; it
+  only runs when the gate passed, so consumers never see a failed day. Consumers find their
+  work in the ledger (``warehouse.ready_intervals``), the asset event only triggers them.
+
+Tasks that touch the source or the database retry with exponential backoff (``default_args``).
+XCom carries counts and the file URI only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from include.assets import WAREHOUSE_DEMAND
+from include.dag_defaults import WAREHOUSE_POOL, default_args
+from include.etl.sensor import DayFileSensor
+from include.settings import get_settings
+
+_etl = get_settings().etl
+
+
+@dag(
+    dag_id="etl",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=4,
+    default_args=default_args(),
+    tags=["etl", "warehouse", "quality", "soda"],
+    doc_md=__doc__,
+)
+def etl():
+    wait_for_file = DayFileSensor(
+        task_id="wait_for_file",
+        mode="reschedule",
+        poke_interval=_etl.file_poke_interval_s,
+        timeout=_etl.file_wait_timeout_s,
+    )
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def load(source_uri: str, **context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.etl.loading import load_day
+        from include.etl.sensor import interval_day
+        from include.etl.validation import SourceSchemaError
+        from include.lineage import report_lineage, table
+        from include.settings import get_settings
+        from include.source.landing import find_day_file
+
+        day = interval_day(context)
+        source = get_settings().storage.path(source_uri)
+        if not source.exists():  # moved to the archive since the sensor saw it
+            source = find_day_file(day)
+        report_lineage(  # OpenLineage: the file read, the tables written
+            inputs=[source],
+            outputs=[table("warehouse", t) for t in ("demand_hourly", "quarantine", "load_ledger")],
+        )
+        try:
+            return load_day(day, source).to_dict()
+        except SourceSchemaError as exc:  # the file itself is unusable: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def quality_gate(loaded: dict, **context) -> dict:
+        from include.lineage import report_lineage, table
+        from include.quality.gate import run_gate
+
+        report_lineage(inputs=[table("warehouse", "demand_hourly")], outputs=[table("warehouse", "load_ledger")])
+        start = datetime.fromisoformat(loaded["interval_start"])
+        end = datetime.fromisoformat(loaded["interval_end"])
+        return run_gate(start, end, context=context).summary()
+
+    @task(outlets=[WAREHOUSE_DEMAND], multiple_outputs=False)
+    def publish(loaded: dict, gate: dict, **context) -> dict:
+        extra = {
+            "interval_start": loaded["interval_start"],
+            "interval_end": loaded["interval_end"],
+            "rows_loaded": loaded["rows_loaded"],
+            "rows_quarantined": loaded["rows_quarantined"],
+            "quality_gate": gate["status"],
+        }
+        context["outlet_events"][WAREHOUSE_DEMAND].extra = extra
+        return extra
+
+    loaded = load(wait_for_file.output)
+    publish(loaded, quality_gate(loaded))
+
+
+etl()
