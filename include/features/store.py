@@ -1,0 +1,77 @@
+"""Read features out of ``features.demand_features``.
+
+One ``COPY ... TO STDOUT`` streams the rows as CSV and pyarrow parses them (vectorised), much
+faster than fetching Python tuples. Feature columns come back as float64 (null -> NaN, booleans
+-> 0/1), ``station_id`` and ``demand`` as int64, ``ts`` as UTC timestamps.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+
+from include.features.build import _as_utc
+from include.features.definitions import TARGET, feature_columns, feature_set
+
+
+def read_features(
+    start: date | datetime | str,
+    end: date | datetime | str,
+    version: str | None = None,
+    station_ids: list[int] | None = None,
+):
+    """Features of ``version`` (default: current) for timestamps in [start, end).
+
+    Columns: ``station_id``, ``ts``, the version's feature columns, ``demand``; ordered by
+    ``ts, station_id``.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    from psycopg import sql as pgsql
+    from pyarrow import csv as pacsv
+
+    from include.warehouse import db
+
+    fs = feature_set(version)
+    cols = feature_columns(fs.version)
+    select_cols = pgsql.SQL(", ").join(
+        pgsql.SQL("{c}::int::float8 as {c}").format(c=pgsql.Identifier(c))
+        if c in ("is_weekend", "is_holiday")
+        else pgsql.SQL("{c}::float8 as {c}").format(c=pgsql.Identifier(c))
+        for c in cols
+    )
+    where = pgsql.SQL("feature_set_version = {v} and ts >= {s} and ts < {e}").format(
+        v=pgsql.Literal(fs.version), s=pgsql.Literal(_as_utc(start)), e=pgsql.Literal(_as_utc(end))
+    )
+    if station_ids is not None:
+        where = pgsql.SQL("{w} and station_id = any({ids})").format(
+            w=where, ids=pgsql.Literal([int(s) for s in station_ids])
+        )
+    query = pgsql.SQL(
+        "copy (select station_id, (extract(epoch from ts) * 1000)::bigint as ts_ms, {cols}, demand "
+        "from features.demand_features where {where} order by ts, station_id) "
+        "to stdout (format csv, header true)"
+    ).format(cols=select_cols, where=where)
+
+    buf = io.BytesIO()
+    conn = db.connect(autocommit=True)
+    try:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for chunk in copy:
+                buf.write(chunk)
+    finally:
+        conn.close()
+    types = {"station_id": pa.int64(), "ts_ms": pa.int64(), TARGET: pa.int64(), **{c: pa.float64() for c in cols}}
+    buf.seek(0)
+    table = pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(column_types=types))
+    frame = table.to_pandas()
+    frame.insert(1, "ts", pd.to_datetime(frame.pop("ts_ms"), unit="ms", utc=True))
+    return frame
+
+
+def pending_intervals(version: str | None = None) -> list[str]:
+    """Start days (ISO) of the loaded intervals still without up-to-date features for
+    ``version`` (default: current): what a run of ``feature_engineering`` would build now."""
+    from include.features.build import find_pending
+
+    return [iv.start.date().isoformat() for iv in find_pending(version)]

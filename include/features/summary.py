@@ -1,0 +1,28 @@
+"""The ``features`` section of reports/run_summary.json, read from the feature ledger after the chain ran."""
+
+from __future__ import annotations
+
+
+def summary_section() -> dict:
+    """``rows_built`` and ``intervals_built`` for the current feature-set version (what the
+    models use), plus the same per version and the span of days with features."""
+    from include.features.definitions import CURRENT_FEATURE_SET_VERSION
+    from include.warehouse import db
+
+    rows = db.fetch_all(
+        """select feature_set_version, count(*), coalesce(sum(rows_built), 0),
+                  min(interval_start)::date, max(interval_start)::date
+             from features.feature_ledger
+            group by 1 order by 1"""
+    )
+    by_version = {
+        v: {"intervals_built": int(n), "rows_built": int(r), "first_day": a.isoformat(), "last_day": b.isoformat()}
+        for v, n, r, a, b in rows
+    }
+    current = by_version.get(CURRENT_FEATURE_SET_VERSION, {"intervals_built": 0, "rows_built": 0})
+    return {
+        "feature_set_version": CURRENT_FEATURE_SET_VERSION,
+        "rows_built": current["rows_built"],
+        "intervals_built": current["intervals_built"],
+        "by_version": by_version,
+    }
