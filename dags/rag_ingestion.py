@@ -1,0 +1,144 @@
+"""RAG ingestion: keep a vector index in step with the project's documentation.
+
+Source: the folder at ``MLOPS_DOCS_URI`` (``ObjectStoragePath``; ``file://include/rag/docs`` by
+default, ``s3://`` with ``MLOPS_STORAGE_CONN_ID``) holding Markdown, plain text and HTML.
+
+Each run compares the source with the index: a document is new or changed when the sha256 of its
+bytes, or the index signature (embedding model, dimension, chunking settings), differs from
+``rag.documents``. Only those documents are chunked and embedded; chunks whose deterministic id
+(path + position + content hash) is already stored with the same model keep their vector.
+Documents deleted at the source lose their chunks. A model change re-embeds everything.
+
+Tasks (``include/rag/pipeline.py`` holds the logic, this file only wires it):
+
+- ``setup_index`` schema and the HNSW index of the model's dimension (warehouse pool).
+- ``setup_weaviate`` create the Weaviate collection if missing (only when ``MLOPS_WEAVIATE_ENABLED``).
+- ``plan`` hash the source, diff with the index, write one manifest per batch of changed
+  documents (up to ``MLOPS_RAG_BATCH_CHUNKS`` chunks to embed or ``MLOPS_RAG_DOCS_PER_BATCH``
+  documents): the number of mapped tasks follows the amount of change, and with no change nothing
+  is mapped (the embedding tasks are skipped: no model load).
+- ``embed_batch`` (mapped, ``embeddings`` pool) the local offline model by default, OpenAI via
+  its connection when ``MLOPS_RAG_EMBEDDER=openai``; vectors go to a staged Parquet file.
+- ``write_pgvector`` (mapped, warehouse pool) one transaction per batch: upsert by chunk id,
+  stale chunks deleted.
+- ``delete_removed`` chunks of documents gone from the source.
+- ``sync_weaviate`` mirror pgvector into Weaviate from its own ledger (optional).
+- ``record_run`` counts into ``rag.ingest_runs``; staging files removed.
+- ``publish_index`` updates the ``rag_index`` Asset with the counts as extra -- only when the
+  index changed (skipped otherwise, so consumers are not triggered by no-op runs).
+
+Schedule: daily at 03:00 UTC, ``catchup=False``. The DAG reconciles current state rather than
+processing a data interval, so a missed day needs no backfill: the next run catches up on every
+change. Trigger it by hand after editing documents. ``max_active_runs=1``: two runs never diff
+against each other's half-written state. XCom carries URIs and counts only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import CronTriggerTimetable, TriggerRule, dag, task
+
+from include.assets import RAG_INDEX
+from include.dag_defaults import EMBEDDING_POOL, WAREHOUSE_POOL, default_args
+
+
+def _weaviate_enabled(context) -> bool:
+    from include.settings import get_settings
+
+    return get_settings().rag.weaviate_enabled
+
+
+@dag(
+    dag_id="rag_ingestion",
+    schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["rag", "embeddings", "pgvector", "weaviate"],
+    doc_md=__doc__,
+)
+def rag_ingestion():
+    @task(pool=WAREHOUSE_POOL)
+    def setup_index() -> dict:
+        from include.rag import pipeline
+
+        return pipeline.setup_index()
+
+    @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
+    @task(pool=WAREHOUSE_POOL)
+    def setup_weaviate() -> dict:
+        from include.rag import pipeline
+
+        return pipeline.setup_weaviate()
+
+    @task(pool=WAREHOUSE_POOL)
+    def plan(run_id: str | None = None, ti=None) -> list[str]:
+        """Returns the manifest URIs (what embed_batch maps over); the full plan goes to XCom 'plan'."""
+        from include.lineage import report_lineage, table
+        from include.rag import pipeline
+
+        report_lineage(inputs=[table("rag", "documents")])  # OpenLineage; the documents read are tracked
+        result = pipeline.plan(run_id)
+        ti.xcom_push(key="plan", value=result)
+        return result["batches"]
+
+    @task(pool=EMBEDDING_POOL, map_index_template="{{ task.op_kwargs['manifest_uri'].rsplit('/', 1)[-1] }}")
+    def embed_batch(manifest_uri: str) -> dict:
+        from include.rag import pipeline
+
+        return pipeline.embed_batch(manifest_uri)
+
+    @task(pool=WAREHOUSE_POOL)
+    def write_pgvector(embedded: dict) -> dict:
+        from include.lineage import report_lineage, table
+        from include.rag import pipeline
+
+        report_lineage(outputs=[table("rag", "chunks"), table("rag", "documents")])  # OpenLineage
+        return pipeline.write_pgvector(embedded)
+
+    @task(pool=WAREHOUSE_POOL)
+    def delete_removed(plan_result: dict) -> dict:
+        from include.lineage import report_lineage, table
+        from include.rag import pipeline
+
+        report_lineage(outputs=[table("rag", "chunks"), table("rag", "documents")])  # OpenLineage
+        return pipeline.delete_removed(plan_result["deleted_paths"])
+
+    @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    def sync_weaviate() -> dict:
+        from include.rag import pipeline
+
+        return pipeline.sync_weaviate()
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    def record_run(plan_result: dict, embedded, written, deleted: dict, weaviate: dict | None) -> dict:
+        from include.rag import pipeline
+
+        return pipeline.record_run(plan_result, list(embedded or []), list(written or []), deleted, weaviate)
+
+    @task(outlets=[RAG_INDEX])
+    def publish_index(counts: dict, outlet_events=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not (counts["documents_changed"] or counts["documents_deleted"]):
+            raise AirflowSkipException("index unchanged: no rag_index Asset event")
+        outlet_events[RAG_INDEX].extra = counts
+        return counts
+
+    index_ready = setup_index()
+    weaviate_ready = setup_weaviate()
+    batches = plan()
+    plan_result = batches["plan"]
+    index_ready >> batches
+    embedded = embed_batch.expand(manifest_uri=batches)
+    written = write_pgvector.expand(embedded=embedded)
+    deleted = delete_removed(plan_result)
+    synced = sync_weaviate()
+    [written, deleted, weaviate_ready] >> synced
+    counts = record_run(plan_result, embedded, written, deleted, synced)
+    publish_index(counts)
+
+rag_ingestion_dag = rag_ingestion()

@@ -1,0 +1,1 @@
+"""Vector stores: ``pgvector`` (system of record, default) and ``weaviate`` (optional mirror)."""

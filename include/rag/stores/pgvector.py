@@ -1,0 +1,227 @@
+"""pgvector store: the system of record of the RAG index (schema ``rag``, DDL 005_rag.sql).
+
+Writes go through one transaction per batch of documents: the batch's chunk rows are binary-COPYed
+into a temporary staging table, the documents rows are upserted, the batch documents' chunks
+that no longer exist are deleted and the staged chunks upserted by ``chunk_id``. A batch is
+therefore either fully visible or not at all, and a re-run of the same batch is a no-op.
+Vectors go over the wire in pgvector's binary format (the ``pgvector`` package's psycopg adapter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+HNSW_VECTOR_MAX_DIM = 2000  # pgvector: HNSW on vector up to 2,000 dimensions
+HNSW_HALFVEC_MAX_DIM = 4000  # ... on halfvec up to 4,000
+
+CHUNK_COLUMNS = (
+    "chunk_id",
+    "doc_path",
+    "position",
+    "chunk_hash",
+    "heading",
+    "text",
+    "metadata",
+    "model_name",
+    "dimension",
+    "embedding",
+)
+_COPY_TYPES = ["text", "text", "int4", "text", "text", "text", "jsonb", "text", "int4", "vector"]
+
+
+def _vtype(dim: int) -> str:
+    if dim <= HNSW_VECTOR_MAX_DIM:
+        return f"vector({dim})"
+    if dim <= HNSW_HALFVEC_MAX_DIM:
+        return f"halfvec({dim})"
+    raise ValueError(f"{dim} dimensions: pgvector's HNSW index supports at most {HNSW_HALFVEC_MAX_DIM}")
+
+
+def vector_expr(dim: int) -> str:
+    """The indexed expression for ``dim``; queries must order by exactly this to use the index."""
+    return f"(embedding::{_vtype(dim)})"
+
+
+def index_name(dim: int) -> str:
+    return f"chunks_embedding_{int(dim)}_hnsw"
+
+
+def register(conn) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+def ensure_vector_index(conn, dim: int) -> bool:
+    """Create the HNSW cosine index of dimension ``dim`` if missing. True when it was created."""
+    dim = int(dim)
+    exists = conn.execute(
+        "select 1 from pg_indexes where schemaname = 'rag' and indexname = %s", (index_name(dim),)
+    ).fetchone()
+    if exists:
+        return False
+    ops = "vector_cosine_ops" if dim <= HNSW_VECTOR_MAX_DIM else "halfvec_cosine_ops"
+    conn.execute(
+        f"create index if not exists {index_name(dim)} on rag.chunks "
+        f"using hnsw ({vector_expr(dim)} {ops}) where dimension = {dim}"
+    )
+    return True
+
+
+def indexed_documents(conn) -> dict[str, tuple[str, str]]:
+    """doc_path -> (content_hash, signature) of every document in the index."""
+    rows = conn.execute("select doc_path, content_hash, signature from rag.documents").fetchall()
+    return {path: (h, sig) for path, h, sig in rows}
+
+
+def existing_chunk_ids(conn, doc_paths: Sequence[str], model_name: str, dimension: int) -> set[str]:
+    """Chunk ids of these documents already embedded with this model (their vectors are reused)."""
+    if not doc_paths:
+        return set()
+    rows = conn.execute(
+        "select chunk_id from rag.chunks where doc_path = any(%s) and model_name = %s and dimension = %s",
+        (list(doc_paths), model_name, dimension),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def write_batch(
+    conn,
+    documents: Sequence[dict[str, Any]],
+    chunk_ids: Sequence[str],
+    embedded: dict[str, Sequence[Any]],
+    vectors: np.ndarray,
+    model_name: str,
+    dimension: int,
+) -> dict[str, int]:
+    """One transaction: documents upserted, stale chunks deleted, new chunks upserted.
+
+    ``documents``: dicts with doc_path, content_hash, signature, title, format, size_bytes, n_chunks.
+    ``chunk_ids``: every chunk id of these documents in the new version (embedded or reused).
+    ``embedded``: columns (chunk_id, doc_path, position, chunk_hash, heading, text, metadata) of
+    the chunks to write, aligned with the rows of ``vectors``.
+    """
+    n = len(embedded["chunk_id"])
+    if vectors.shape != (n, dimension):
+        raise ValueError(f"vectors shape {vectors.shape} != ({n}, {dimension})")
+    paths = [d["doc_path"] for d in documents]
+    with conn.transaction():
+        register(conn)
+        conn.execute(
+            "create temp table if not exists rag_chunks_stage "
+            "(like rag.chunks including defaults) on commit delete rows"
+        )
+        with conn.cursor() as cur:
+            with cur.copy(f"copy rag_chunks_stage ({', '.join(CHUNK_COLUMNS)}) from stdin (format binary)") as cp:
+                cp.set_types(_COPY_TYPES)
+                meta = embedded["metadata"]
+                for i in range(n):
+                    cp.write_row(
+                        (
+                            embedded["chunk_id"][i],
+                            embedded["doc_path"][i],
+                            int(embedded["position"][i]),
+                            embedded["chunk_hash"][i],
+                            embedded["heading"][i],
+                            embedded["text"][i],
+                            meta[i] if isinstance(meta[i], str) else json.dumps(meta[i]),
+                            model_name,
+                            dimension,
+                            vectors[i],
+                        )
+                    )
+        conn.execute(
+            """
+            insert into rag.documents as d
+                (doc_path, content_hash, signature, title, format, size_bytes, n_chunks, indexed_at)
+            select * , now() from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                                        %s::bigint[], %s::int[])
+            on conflict (doc_path) do update set
+                content_hash = excluded.content_hash, signature = excluded.signature,
+                title = excluded.title, format = excluded.format, size_bytes = excluded.size_bytes,
+                n_chunks = excluded.n_chunks, indexed_at = excluded.indexed_at
+            """,
+            (
+                paths,
+                [d["content_hash"] for d in documents],
+                [d["signature"] for d in documents],
+                [d["title"] for d in documents],
+                [d["format"] for d in documents],
+                [int(d["size_bytes"]) for d in documents],
+                [int(d["n_chunks"]) for d in documents],
+            ),
+        )
+        deleted = conn.execute(
+            "delete from rag.chunks where doc_path = any(%s) and not (chunk_id = any(%s))",
+            (paths, list(chunk_ids)),
+        ).rowcount
+        written = conn.execute(
+            f"""
+            insert into rag.chunks ({", ".join(CHUNK_COLUMNS)}, embedded_at)
+            select {", ".join(CHUNK_COLUMNS)}, now() from rag_chunks_stage
+            on conflict (chunk_id) do update set
+                position = excluded.position, heading = excluded.heading, text = excluded.text,
+                metadata = excluded.metadata, model_name = excluded.model_name,
+                dimension = excluded.dimension, embedding = excluded.embedding,
+                embedded_at = excluded.embedded_at
+            """
+        ).rowcount
+        present = conn.execute(
+            "select count(*) from rag.chunks where doc_path = any(%s) and model_name = %s and dimension = %s",
+            (paths, model_name, dimension),
+        ).fetchone()[0]
+        if present != len(chunk_ids):
+            raise RuntimeError(
+                f"batch of {len(paths)} documents: {present} chunks in the index after the write, "
+                f"expected {len(chunk_ids)} (a reused chunk vanished?): rolled back; re-run the DAG"
+            )
+    return {"chunks_written": written, "chunks_deleted": deleted, "documents_written": len(paths)}
+
+
+def delete_documents(conn, doc_paths: Sequence[str]) -> dict[str, int]:
+    """Remove documents and all their chunks, in one transaction."""
+    if not doc_paths:
+        return {"documents_deleted": 0, "chunks_deleted": 0}
+    with conn.transaction():
+        chunks = conn.execute("delete from rag.chunks where doc_path = any(%s)", (list(doc_paths),)).rowcount
+        docs = conn.execute("delete from rag.documents where doc_path = any(%s)", (list(doc_paths),)).rowcount
+    return {"documents_deleted": docs, "chunks_deleted": chunks}
+
+
+def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[dict[str, Any]]:
+    """Top-k chunks by cosine similarity, through the HNSW index of ``dimension``."""
+    register(conn)
+    expr = vector_expr(dimension)
+    qcast = f"%(q)s::vector::{_vtype(dimension)}"
+    with conn.transaction():
+        # filtered HNSW scans: keep scanning until k rows pass the model filter (pgvector >= 0.8)
+        conn.execute("set local hnsw.iterative_scan = relaxed_order")
+        conn.execute(f"set local hnsw.ef_search = {max(40, 4 * int(k))}")
+        rows = conn.execute(
+            f"""
+            select chunk_id, doc_path, position, heading, text, metadata,
+                   1 - ({expr} <=> {qcast}) as score
+            from rag.chunks
+            where dimension = {int(dimension)} and model_name = %(model)s
+            order by {expr} <=> {qcast}
+            limit %(k)s
+            """,
+            {"q": query_vector, "model": model_name, "k": int(k)},
+        ).fetchall()
+    return [
+        {
+            "chunk_id": r[0],
+            "doc_path": r[1],
+            "position": r[2],
+            "heading": r[3],
+            "text": r[4],
+            "metadata": r[5],
+            "score": float(r[6]),
+        }
+        for r in rows
+    ]
