@@ -1,0 +1,123 @@
+"""Drift monitoring: score new features with the champion, compare with its training reference,
+and signal drift so that retraining starts with no human step.
+
+Scheduled on the ``features_demand`` asset (the feature DAG publishes it after building days).
+The asset events only trigger the run; what to do comes from the data, because Airflow 3.3.2
+can leave queued asset events unconsumed (apache/airflow#56050, #56749):
+
+- ``score`` (warehouse pool) scores every interval that has features but no predictions from
+  the current champion, or whose features were rebuilt since (``ml.scoring_ledger``), with one
+  vectorised ``predict`` per batch of contiguous days, and replaces the batch's rows of
+  ``ml.predictions`` (keyed by station, hour and model version) in one transaction with ``COPY``.
+  A new champion re-scores the history next to the old champion's predictions.
+- ``evaluate`` (warehouse pool) compares each new window (the ``MLOPS_DRIFT_WINDOW_DAYS`` days
+  ending with each newly scored day after the champion's training window) with the champion's
+  training reference: per-feature PSI and two-sample KS (SciPy), prediction drift, and the MAE
+  where the truth has arrived against the training-time MAE. Thresholds: ``DriftSettings`` in
+  include/settings.py (``MLOPS_DRIFT_*``), rule in include/monitoring/drift.py. It writes one
+  ``ml.drift_runs`` row per window, one ``ml.drift_report`` row per feature and window, and an
+  HTML report with reference-vs-current plots under ``reports/drift/``.
+- ``branch`` makes the two paths visible:
+  drift -> ``alert_drift`` (notifier: the drifted features and their scores) -> ``signal_drift``
+  (updates the ``drift_signal`` asset, scores in the event's extra; the training DAG is scheduled
+  on it); no drift -> ``no_drift``, and ``signal_drift`` is skipped, so no event is written.
+
+Re-running a run is safe: predictions and report rows are replaced, never duplicated; a run that
+finds no new day re-evaluates the latest window for its report but never alerts again.
+XCom carries counts, the report path and scores only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow.sdk import dag, task
+
+from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND
+from include.dag_defaults import WAREHOUSE_POOL, default_args
+
+
+@dag(
+    dag_id="drift_monitoring",
+    schedule=FEATURES_DEMAND,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["ml", "monitoring", "drift"],
+    doc_md=__doc__,
+)
+def drift_monitoring():
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def score(**context) -> dict:
+        import logging
+
+        from include.monitoring.scoring import score_pending
+        from include.warehouse import db
+
+        events = context.get("triggering_asset_events") or {}
+        for asset, evs in events.items():
+            for ev in evs:
+                logging.getLogger(__name__).info("triggered by %s: %s", asset.name, ev.extra)
+        db.ensure_schema()
+        return score_pending(run_id=context["run_id"])
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def evaluate(scored: dict, **context) -> dict:
+        from include.monitoring.evaluate import evaluate_run
+        from include.training.registry import get_model
+
+        champion = get_model(scored["champion"]) if scored.get("champion") else None
+        return evaluate_run(context["run_id"], champion=champion) | {"rows_scored": scored["rows_scored"]}
+
+    @task.branch
+    def branch(result: dict) -> str:
+        return "alert_drift" if result["drift"] else "no_drift"
+
+    @task(multiple_outputs=False)
+    def alert_drift(result: dict, **context) -> dict:
+        from include.notify import send_alert
+
+        details = {
+            "model_version": result["champion"],
+            "first_drift_day": result["first_drift_day"],
+            "drifted_features": result["drifted_features"],
+            "scores": result["scores"],
+            "error_ratio": result["error_ratio"],
+            "report": result["report_path"],
+        }
+        send_alert(
+            f"Drift detected for model {result['champion']}: {', '.join(result['drifted_features']) or 'error'}",
+            details,
+            severity="warning",
+            context=context,
+        )
+        return details
+
+    @task(outlets=[DRIFT_SIGNAL], multiple_outputs=False)
+    def signal_drift(result: dict, **context) -> dict:
+        extra = {
+            "model_version": result["champion"],
+            "first_drift_day": result["first_drift_day"],
+            "drifted_features": result["drifted_features"],
+            "scores": result["scores"],
+            "error_ratio": result["error_ratio"],
+            "windows": [w["day"] for w in result["windows"] if w["drift"] and w["new_window"]],
+            "report": result["report_path"],
+            "run_id": result["run_id"],
+        }
+        context["outlet_events"][DRIFT_SIGNAL].extra = extra
+        return extra
+
+    @task(multiple_outputs=False)
+    def no_drift(result: dict) -> dict:
+        return {"windows": [w["day"] for w in result["windows"]], "report": result["report_path"]}
+
+    result = evaluate(score())
+    choice = branch(result)
+    alerted = alert_drift(result)
+    choice >> [alerted, no_drift(result)]
+    alerted >> signal_drift(result)
+
+
+drift_monitoring()
