@@ -132,3 +132,9 @@ def tmp_storage(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_REPORTS_DIR", str(reports))
     paths["reports"] = reports
     return paths
+
+
+# OpenLineage stays off in the suite (scripts/env.sh turns it on for `make run`): no lineage events
+# from test runs in the project's reports/lineage/. tests/integration/test_lineage.py runs its DAGs
+# in a subprocess with the file transport on.
+os.environ["AIRFLOW__OPENLINEAGE__DISABLED"] = "true"
