@@ -25,8 +25,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXCEPTIONS_FILE = PROJECT_ROOT / ".astro" / "dag_integrity_exceptions.txt"
 
 
-def _placeholder_lookups() -> None:
-    """Connections and Variables read at parse time get placeholders instead of a lookup."""
+@contextmanager
+def _placeholder_lookups():
+    """Connections and Variables read at parse time get placeholders instead of a lookup.
+
+    The originals are restored afterwards, so tests collected in the same pytest session
+    (``pytest tests .astro``) still reach the real connections."""
     from airflow.sdk import BaseHook, Connection, Variable
 
     def get_connection(conn_id: str, *args, **kwargs):
@@ -41,8 +45,15 @@ def _placeholder_lookups() -> None:
             return default
         return {} if kwargs.get("deserialize_json") else f"PLACEHOLDER_{key.upper()}"
 
+    saved_get_connection = BaseHook.__dict__["get_connection"]
+    saved_variable_get = Variable.__dict__["get"]
     BaseHook.get_connection = classmethod(lambda cls, conn_id, *a, **k: get_connection(conn_id))
     Variable.get = staticmethod(get_variable)
+    try:
+        yield
+    finally:
+        BaseHook.get_connection = saved_get_connection
+        Variable.get = saved_variable_get
 
 
 @contextmanager
@@ -64,10 +75,9 @@ def _relative(path: str) -> str:
 
 
 def _parse_results() -> list[tuple[str, str]]:
-    _placeholder_lookups()
     from airflow.dag_processing.dagbag import DagBag
 
-    with _quiet("airflow"):
+    with _placeholder_lookups(), _quiet("airflow"):
         bag = DagBag()  # the configured DAG folder; examples follow [core] load_examples
     results = [(_relative(path), message.strip()) for path, message in bag.import_errors.items()]
     failed = set(bag.import_errors)

@@ -3,11 +3,13 @@
 1. migrate Airflow's metadata database and apply the warehouse DDL;
 2. start the api-server, scheduler, dag-processor and triggerer (reused when already up);
 3. load airflow_settings.yaml (connections, pools, variables);
-4. let the simulated source deliver one Parquet file per day for the last MLOPS_RUN_DAYS
-   days (default 14; the data drifts from day MLOPS_RUN_DRIFT_DAY, default 10);
-5. unpause the DAGs and create a real backfill of the ETL over those days; the feature,
-   training and drift DAGs follow through asset events, drift triggers retraining; the RAG
-   DAG indexes the document collection;
+4. simulates time passing in two phases, the days before the drift (default: the last
+   MLOPS_RUN_DAYS=14 days, drifting from day MLOPS_RUN_DRIFT_DAY=10), then the drifted days:
+   for each, the simulated source delivers one Parquet file per day and a real backfill of the
+   ETL is created over those days; the feature, training and drift DAGs follow through asset
+   events, drift triggers retraining; the RAG DAG indexes the document collection;
+5. the DAGs are unpaused at the start of the first phase (the scheduler then also runs the
+   ETL for yesterday, whose sensor waits for the file the second phase delivers);
 6. wait until every run is finished and the data is complete (a consumer whose asset event
    Airflow left queued is triggered once more: it finds its work from the data);
 7. print a summary and write it to reports/run_summary.json.
@@ -74,7 +76,7 @@ def chain_dags() -> list[str]:
     return [d for d in CHAIN if (ROOT / "dags" / f"{d}.py").exists()]
 
 
-def missing_work(start: date, end: date) -> dict[str, int]:
+def missing_work() -> dict[str, int]:
     """What the data says is still to do: consumers are re-triggered for it."""
     from include.warehouse import db
 
@@ -167,6 +169,16 @@ def print_summary(summary: dict, stack: AirflowStack) -> None:
     print(f"Airflow UI: {stack.base_url}  (login {user} / {password})  -- `make stop` stops it")
 
 
+def run_phases(start: date, end: date, drift_start: date | None) -> list[tuple[date, date]]:
+    """The simulated time line, as [from, to) phases: the days before the drift, then the drifted
+    days. Each phase is delivered, backfilled and settled before the next one starts, as days
+    arrive one after the other in production: the first champion is trained on the days before
+    the drift, whatever order the scheduler happens to run things in."""
+    if drift_start is None or not start < drift_start < end:
+        return [(start, end)]
+    return [(start, drift_start), (drift_start, end)]
+
+
 def run_chain(
     stack: AirflowStack,
     start: date,
@@ -177,38 +189,52 @@ def run_chain(
 ) -> dict:
     """Deliver the files, backfill the ETL, let assets drive the rest; return the summary."""
     t_start = time.monotonic()
-    n = deliver_source_files(start, end, drift_start)
-    log(f"source delivered {n} new file(s) for {start} .. {end - timedelta(days=1)} (drift from {drift_start})")
-
     dags = chain_dags()
     stack.wait_dags(dags)
-    for dag_id in dags:
-        stack.set_paused(dag_id, False)
-    log(f"unpaused {dags}")
-    if "etl" in dags:
-        bf = stack.backfill(
-            "etl",
-            f"{start.isoformat()}T00:00:00Z",
-            f"{(end - timedelta(days=1)).isoformat()}T00:00:00Z",
-            max_active_runs=backfill_parallelism,
-            reprocess="failed",
-        )
-        log(f"backfill {bf['id']} of etl created")
-    if "rag_ingestion" in dags:
-        stack.trigger("rag_ingestion")
-        log("rag_ingestion triggered")
-
     retriggers: dict[str, int] = {}
+    for i, (p_start, p_end) in enumerate(run_phases(start, end, drift_start)):
+        n = deliver_source_files(p_start, p_end, drift_start)
+        log(f"phase {i + 1}: source delivered {n} new file(s) for {p_start} .. {p_end - timedelta(days=1)}"
+            f" (drift from {drift_start})")
+        if i == 0:
+            # Unpausing `etl` (catchup off) makes the scheduler run the latest complete day at once;
+            # until its file arrives, that run's sensor waits (reschedule mode: no worker slot held).
+            for dag_id in dags:
+                stack.set_paused(dag_id, False)
+            log(f"unpaused {dags}")
+            if "rag_ingestion" in dags:
+                stack.trigger("rag_ingestion")
+                log("rag_ingestion triggered")
+        if "etl" in dags:
+            bf = stack.backfill(
+                "etl",
+                f"{p_start.isoformat()}T00:00:00Z",
+                f"{(p_end - timedelta(days=1)).isoformat()}T00:00:00Z",
+                max_active_runs=backfill_parallelism,
+                reprocess="failed",
+            )
+            log(f"backfill {bf['id']} of etl created for {p_start} .. {p_end - timedelta(days=1)}")
+        _settle(stack, dags, p_end, timeout, retriggers)
+    return collect_summary(stack, dags, t_start, start, end, drift_start, retriggers)
+
+
+def _settle(stack: AirflowStack, dags: list[str], phase_end: date, timeout: float, retriggers: dict) -> None:
+    """Wait until the phase's runs are done (an ETL run of a later day, waiting for its file, does
+    not count) and no consumer has work left in the data; re-trigger a consumer that has."""
+
+    def waiting_for_a_later_file(run: dict) -> bool:
+        interval = _ts(run.get("data_interval_start"))
+        return run["dag_id"] == "etl" and interval is not None and interval.date() >= phase_end
+
     for _round in range(4):
-        stack.wait_quiet(dags, settle_s=20.0, timeout=timeout)
-        todo = {d: n for d, n in missing_work(start, end).items() if n and d in dags}
+        stack.wait_quiet(dags, settle_s=20.0, timeout=timeout, ignore=waiting_for_a_later_file)
+        todo = {d: n for d, n in missing_work().items() if n and d in dags}
         if not todo:
-            break
+            return
         for dag_id, n_pending in todo.items():
             log(f"{dag_id}: {n_pending} interval(s) still pending after its asset events; triggering it once more")
             stack.trigger(dag_id)
             retriggers[dag_id] = retriggers.get(dag_id, 0) + 1
-    return collect_summary(stack, dags, t_start, start, end, drift_start, retriggers)
 
 
 def prepare(env: dict[str, str]) -> AirflowStack:

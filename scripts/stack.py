@@ -209,16 +209,17 @@ class AirflowStack:
         return self.api("GET", "/assets/events", params={"limit": 1000, **params})["asset_events"]
 
     def wait_quiet(self, dag_ids: Iterable[str], settle_s: float = 15.0, timeout: float = 900.0,
-                   done: Any = None) -> list[dict]:
+                   done: Any = None, ignore: Any = None) -> list[dict]:
         """Wait until no run of ``dag_ids`` is queued or running for ``settle_s`` seconds in a row
         (asset-triggered runs appear a moment after their producer finishes) and ``done()``,
-        when given, returns true. Returns all runs of those DAGs."""
+        when given, returns true. Active runs for which ``ignore(run)`` is true do not count.
+        Returns all runs of those DAGs."""
         dag_ids = list(dag_ids)
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
         while time.monotonic() < deadline:
             runs = [r for d in dag_ids for r in self.dag_runs(d)]
-            active = [r for r in runs if r["state"] not in TERMINAL]
+            active = [r for r in runs if r["state"] not in TERMINAL and not (ignore and ignore(r))]
             if active or (done is not None and not done()):
                 quiet_since = None
             elif quiet_since is None:

@@ -27,9 +27,15 @@ from datetime import datetime, timezone
 log = logging.getLogger(__name__)
 
 
-def pending_intervals(champion: dict) -> list[tuple[datetime, datetime, datetime]]:
-    """(interval_start, interval_end, features_built_at) to score with ``champion``, oldest first."""
+def pending_intervals(champion: dict | None = None) -> list[tuple[datetime, datetime, datetime]]:
+    """(interval_start, interval_end, features_built_at) to score with ``champion`` (default: the
+    current champion; nothing without one), oldest first."""
+    from include.training.registry import get_champion
     from include.warehouse import db
+
+    champion = champion or get_champion()
+    if champion is None:
+        return []
 
     rows = db.fetch_all(
         """select f.interval_start, f.interval_end, f.built_at

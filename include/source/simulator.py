@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 HOURS = 24
+HEAT_WAVE_C = 9.0  # temperature shift of the drift (a heat wave), degrees C
 FILE_PREFIX = "demand_"
 RAW_COLUMNS = [
     "station_id",
@@ -87,7 +88,7 @@ def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
     # Weather: one city-wide daily curve plus station noise.
     season = 8.0 + 10.0 * np.sin(2 * np.pi * (day.timetuple().tm_yday - 110) / 365.25)
     if drifted:
-        season += 9.0  # heat wave: shifted temperature distribution
+        season += HEAT_WAVE_C  # heat wave: shifted temperature distribution
     daily = season + 5.0 * np.sin(2 * np.pi * (hours - 9) / 24.0) + rng.normal(0, 1.5)
     temp = daily[None, :] + rng.normal(0, 0.8, size=(n_st, HOURS))
     rain_hour = np.where(rng.random(HOURS) < (0.15 if not drifted else 0.05), rng.gamma(1.5, 1.2, HOURS), 0.0)
@@ -99,13 +100,12 @@ def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
     commute = np.exp(-((hours - 8) ** 2) / 4.0) + np.exp(-((hours - 18) ** 2) / 5.0)
     leisure = np.exp(-((hours - 14) ** 2) / 12.0)
     hourly = 0.15 + (0.4 * commute + 1.0 * leisure if (weekend or holiday) else 1.0 * commute + 0.35 * leisure)
+    lam = base[:, None] * hourly[None, :] * np.exp(temp_sens[:, None] * (temp - 15.0)) * np.exp(-0.35 * rain)
     if drifted:
-        # behaviour change: demand reacts more strongly to heat, leisure trips grow
-        sens = temp_sens[:, None] * 2.5
-        hourly = hourly + 0.5 * leisure
-    else:
-        sens = temp_sens[:, None]
-    lam = base[:, None] * hourly[None, :] * np.exp(sens * (temp - 15.0)) * np.exp(-0.35 * rain)
+        # behaviour change: demand reacts to the heat wave itself (the anomaly against the usual
+        # weather, so the effect is the same in any season), and leisure trips grow
+        anomaly = temp - (daily - HEAT_WAVE_C)[None, :]
+        lam = lam * np.exp(2.0 * temp_sens[:, None] * anomaly) * (1.0 + 0.5 * leisure / hourly)[None, :]
     demand = rng.poisson(np.clip(lam, 0.01, None))
 
     ts = pd.date_range(datetime.combine(day, time(0), tzinfo=timezone.utc), periods=HOURS, freq="h")

@@ -42,6 +42,7 @@ def chain(fresh_warehouse, tmp_storage, monkeypatch):
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "MLOPS_RETRY_DELAY_S": "5",
+        "MLOPS_FILE_POKE_INTERVAL_S": "5",
         "MLOPS_RUN_DAYS": str(DAYS),
         "MLOPS_RUN_DRIFT_DAY": str(DRIFT_DAY),
     }

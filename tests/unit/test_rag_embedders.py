@@ -84,7 +84,7 @@ class Recorder:
 def make(script, **kw):
     rec = Recorder(script)
     client = openai.OpenAI(
-        api_key="test-key", base_url="http://openai.test/v1", http_client=httpx2.Client(transport=httpx2.MockTransport(rec)), max_retries=0
+        api_key="placeholder-not-a-key", base_url="http://openai.test/v1", http_client=httpx2.Client(transport=httpx2.MockTransport(rec)), max_retries=0
     )
     sleeps: list[float] = []
     emb = OpenAIEmbedder(model="text-embedding-3-small", dimensions=8, client=client, sleep=sleeps.append, **kw)
