@@ -1,7 +1,9 @@
 """Drift monitoring: score new features with the champion, compare with its training reference,
 and signal drift so that retraining starts with no human step.
 
-Scheduled on the ``features_demand`` asset (the feature DAG publishes it after building days).
+Scheduled on the ``features_demand`` asset (the feature DAG publishes it after building days)
+or the ``model_registry`` asset (the training DAG publishes it on a promotion: a new champion
+scores the days it has not scored yet without waiting for the next day of features).
 The asset events only trigger the run; what to do comes from the data, because Airflow 3.3.2
 can leave queued asset events unconsumed (apache/airflow#56050, #56749):
 
@@ -33,13 +35,13 @@ from datetime import datetime, timezone
 
 from airflow.sdk import dag, task
 
-from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND
+from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND, MODEL_REGISTRY
 from include.dag_defaults import WAREHOUSE_POOL, default_args
 
 
 @dag(
     dag_id="drift_monitoring",
-    schedule=FEATURES_DEMAND,
+    schedule=(FEATURES_DEMAND | MODEL_REGISTRY),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,

@@ -75,7 +75,9 @@ def etl():
         from include.lineage import report_lineage, table
         from include.settings import get_settings
         from include.source.landing import find_day_file
+        from include.warehouse import db
 
+        db.ensure_schema()  # idempotent: a fresh warehouse (the Docker path) gets its tables
         day = interval_day(context)
         source = get_settings().storage.path(source_uri)
         if not source.exists():  # moved to the archive since the sensor saw it

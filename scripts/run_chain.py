@@ -39,6 +39,8 @@ SUMMARY_MODULES = {
     "training": "include.training.summary",
     "rag": "include.rag.summary",
     "drift": "include.monitoring.summary",
+    "lineage": "include.lineage.summary",
+    "cold_storage": "include.storage.summary",
 }
 
 
@@ -189,6 +191,7 @@ def run_chain(
 ) -> dict:
     """Deliver the files, backfill the ETL, let assets drive the rest; return the summary."""
     t_start = time.monotonic()
+    os.environ["MLOPS_RUN_STARTED_AT"] = datetime.now(timezone.utc).isoformat()  # summary sections count from here
     dags = chain_dags()
     stack.wait_dags(dags)
     retriggers: dict[str, int] = {}
