@@ -55,12 +55,24 @@ from include.features.definitions import CURRENT_FEATURE_SET_VERSION, FEATURE_SE
     tags=["features", "warehouse", "ml"],
     doc_md=__doc__,
     params={
-        "start_date": Param(None, type=["null", "string"], format="date",
-                            description="Only intervals starting on/after this day (ISO date)."),
-        "end_date": Param(None, type=["null", "string"], format="date",
-                          description="Only intervals starting before this day (ISO date)."),
-        "feature_set_version": Param(CURRENT_FEATURE_SET_VERSION, type="string", enum=sorted(FEATURE_SETS),
-                                     description="Feature-set version to build."),
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Only intervals starting on/after this day (ISO date).",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Only intervals starting before this day (ISO date).",
+        ),
+        "feature_set_version": Param(
+            CURRENT_FEATURE_SET_VERSION,
+            type="string",
+            enum=sorted(FEATURE_SETS),
+            description="Feature-set version to build.",
+        ),
         "rebuild": Param(False, type="boolean", description="Rebuild intervals that are up to date too."),
     },
 )

@@ -60,14 +60,14 @@ def _weaviate_enabled(context) -> bool:
     doc_md=__doc__,
 )
 def rag_ingestion():
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def setup_index() -> dict:
         from include.rag import pipeline
 
         return pipeline.setup_index()
 
     @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def setup_weaviate() -> dict:
         from include.rag import pipeline
 
@@ -84,13 +84,17 @@ def rag_ingestion():
         ti.xcom_push(key="plan", value=result)
         return result["batches"]
 
-    @task(pool=EMBEDDING_POOL, map_index_template="{{ task.op_kwargs['manifest_uri'].rsplit('/', 1)[-1] }}")
+    @task(
+        pool=EMBEDDING_POOL,
+        multiple_outputs=False,
+        map_index_template="{{ task.op_kwargs['manifest_uri'].rsplit('/', 1)[-1] }}",
+    )
     def embed_batch(manifest_uri: str) -> dict:
         from include.rag import pipeline
 
         return pipeline.embed_batch(manifest_uri)
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def write_pgvector(embedded: dict) -> dict:
         from include.lineage import report_lineage, table
         from include.rag import pipeline
@@ -98,7 +102,7 @@ def rag_ingestion():
         report_lineage(outputs=[table("rag", "chunks"), table("rag", "documents")])  # OpenLineage
         return pipeline.write_pgvector(embedded)
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def delete_removed(plan_result: dict) -> dict:
         from include.lineage import report_lineage, table
         from include.rag import pipeline
@@ -107,19 +111,19 @@ def rag_ingestion():
         return pipeline.delete_removed(plan_result["deleted_paths"])
 
     @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
-    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def sync_weaviate() -> dict:
         from include.rag import pipeline
 
         return pipeline.sync_weaviate()
 
-    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED)
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def record_run(plan_result: dict, embedded, written, deleted: dict, weaviate: dict | None) -> dict:
         from include.rag import pipeline
 
         return pipeline.record_run(plan_result, list(embedded or []), list(written or []), deleted, weaviate)
 
-    @task(outlets=[RAG_INDEX])
+    @task(outlets=[RAG_INDEX], multiple_outputs=False)
     def publish_index(counts: dict, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -140,5 +144,6 @@ def rag_ingestion():
     [written, deleted, weaviate_ready] >> synced
     counts = record_run(plan_result, embedded, written, deleted, synced)
     publish_index(counts)
+
 
 rag_ingestion_dag = rag_ingestion()

@@ -68,10 +68,12 @@ from include.dag_defaults import TRAINING_QUEUE, WAREHOUSE_POOL, default_args
     doc_md=__doc__,
     params={
         "force": Param(False, type="boolean", description="Train whatever the retraining policy says."),
-        "hyperparameters": Param(None, type=["null", "array"],
-                                 description="Hyperparameter sets overriding the YAML file (same schema)."),
-        "hyperparams_file": Param(None, type=["null", "string"],
-                                  description="Another YAML file of hyperparameter sets."),
+        "hyperparameters": Param(
+            None, type=["null", "array"], description="Hyperparameter sets overriding the YAML file (same schema)."
+        ),
+        "hyperparams_file": Param(
+            None, type=["null", "string"], description="Another YAML file of hyperparameter sets."
+        ),
     },
 )
 def training():

@@ -66,8 +66,9 @@ def _deliver_external(subject: str, body: str, context: dict[str, Any] | None) -
         try:
             from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-            SmtpNotifier(to=to, subject=f"[mlops] {subject}", html_content=f"<pre>{body}</pre>",
-                         smtp_conn_id=smtp_conn).notify(context or {})
+            SmtpNotifier(
+                to=to, subject=f"[mlops] {subject}", html_content=f"<pre>{body}</pre>", smtp_conn_id=smtp_conn
+            ).notify(context or {})
         except Exception:  # an alert channel being down must not hide the alert itself
             log.exception("e-mail alert failed; the alert is in %s", alerts_file())
     slack_conn = os.environ.get("MLOPS_SLACK_WEBHOOK_CONN_ID")

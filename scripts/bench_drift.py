@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 
 ROWS_PER_DAY = 25_000
@@ -82,9 +83,14 @@ def run(workdir: Path) -> dict:
     fit_start = START + timedelta(days=DAYS - FIT_DAYS)
     train = read_features(fit_start, START + timedelta(days=DAYS), version)
     candidate = load_candidates()[0]
-    model = fit_pipeline(candidate, train, cols, list(fs.categorical),
-                         np.datetime64(datetime.combine(START + timedelta(days=DAYS), dtime(0)), "us"),
-                         get_settings().training.recency_half_life_days)
+    model = fit_pipeline(
+        candidate,
+        train,
+        cols,
+        list(fs.categorical),
+        np.datetime64(datetime.combine(START + timedelta(days=DAYS), dtime(0)), "us"),
+        get_settings().training.recency_half_life_days,
+    )
     train_pred = model.predict(train[cols])
     reference = {
         "features": train.sample(n=20_000, random_state=0)[cols].reset_index(drop=True),

@@ -63,9 +63,7 @@ def run(workdir: Path) -> dict:
 
         # the chunk texts the pipeline embeds (same chunker, same settings)
         cfg = ChunkConfig.from_settings()
-        texts = [
-            c.text for d in list_documents() for c in chunk_document(d.path, parse(d.path, d.format, d.data), cfg)
-        ]
+        texts = [c.text for d in list_documents() for c in chunk_document(d.path, parse(d.path, d.format, d.data), cfg)]
 
         # interleaved rounds (raw, pipeline, raw, pipeline, ..., raw): a shared, noisy CPU hits both
         raw_s: list[float] = [_raw_encode_seconds(embedder, texts)]

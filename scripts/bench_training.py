@@ -85,7 +85,8 @@ def run(workdir: Path) -> dict:
     total = sum((e - s).total_seconds() for s, e in zip(starts, ends, strict=True))
     train_only = sum(
         (_ts(t["end_date"]) - _ts(t["start_date"])).total_seconds()
-        for t in group if t["task_id"] == "candidate.train_candidate"
+        for t in group
+        if t["task_id"] == "candidate.train_candidate"
     )
     return {
         "candidates": len(candidates),

@@ -110,8 +110,10 @@ def collect_summary(
     end: date,
     drift_start: date | None,
     retriggers: dict[str, int],
+    since: datetime | None = None,
 ) -> dict:
     import importlib
+    import inspect
 
     summary: dict = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -125,7 +127,8 @@ def collect_summary(
     runs = {d: stack.dag_runs(d) for d in dags}
     for section, module in SUMMARY_MODULES.items():
         try:
-            summary[section] = importlib.import_module(module).summary_section()
+            fn = importlib.import_module(module).summary_section
+            summary[section] = fn(since=since) if "since" in inspect.signature(fn).parameters else fn()
         except ImportError:
             continue
     if "etl" in summary:
@@ -191,14 +194,16 @@ def run_chain(
 ) -> dict:
     """Deliver the files, backfill the ETL, let assets drive the rest; return the summary."""
     t_start = time.monotonic()
-    os.environ["MLOPS_RUN_STARTED_AT"] = datetime.now(timezone.utc).isoformat()  # summary sections count from here
+    run_started = datetime.now(timezone.utc)  # summary sections that take `since` count from here
     dags = chain_dags()
     stack.wait_dags(dags)
     retriggers: dict[str, int] = {}
     for i, (p_start, p_end) in enumerate(run_phases(start, end, drift_start)):
         n = deliver_source_files(p_start, p_end, drift_start)
-        log(f"phase {i + 1}: source delivered {n} new file(s) for {p_start} .. {p_end - timedelta(days=1)}"
-            f" (drift from {drift_start})")
+        log(
+            f"phase {i + 1}: source delivered {n} new file(s) for {p_start} .. {p_end - timedelta(days=1)}"
+            f" (drift from {drift_start})"
+        )
         if i == 0:
             # Unpausing `etl` (catchup off) makes the scheduler run the latest complete day at once;
             # until its file arrives, that run's sensor waits (reschedule mode: no worker slot held).
@@ -218,7 +223,7 @@ def run_chain(
             )
             log(f"backfill {bf['id']} of etl created for {p_start} .. {p_end - timedelta(days=1)}")
         _settle(stack, dags, p_end, timeout, retriggers)
-    return collect_summary(stack, dags, t_start, start, end, drift_start, retriggers)
+    return collect_summary(stack, dags, t_start, start, end, drift_start, retriggers, since=run_started)
 
 
 def _settle(stack: AirflowStack, dags: list[str], phase_end: date, timeout: float, retriggers: dict) -> None:

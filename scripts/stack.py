@@ -164,7 +164,9 @@ class AirflowStack:
         while time.monotonic() < deadline:
             errors = self.api("GET", "/importErrors").get("import_errors", [])
             if errors:
-                raise StackError("DAG import errors: " + "; ".join(e["filename"] + ": " + e["stack_trace"][-300:] for e in errors))
+                raise StackError(
+                    "DAG import errors: " + "; ".join(e["filename"] + ": " + e["stack_trace"][-300:] for e in errors)
+                )
             have = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 100}).get("dags", [])}
             if wanted <= have:
                 return
@@ -174,8 +176,9 @@ class AirflowStack:
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
-    def backfill(self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 4,
-                 reprocess: str = "completed") -> dict:
+    def backfill(
+        self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 4, reprocess: str = "completed"
+    ) -> dict:
         body = {
             "dag_id": dag_id,
             "from_date": from_date,
@@ -208,8 +211,14 @@ class AirflowStack:
     def asset_events(self, **params) -> list[dict]:
         return self.api("GET", "/assets/events", params={"limit": 1000, **params})["asset_events"]
 
-    def wait_quiet(self, dag_ids: Iterable[str], settle_s: float = 15.0, timeout: float = 900.0,
-                   done: Any = None, ignore: Any = None) -> list[dict]:
+    def wait_quiet(
+        self,
+        dag_ids: Iterable[str],
+        settle_s: float = 15.0,
+        timeout: float = 900.0,
+        done: Any = None,
+        ignore: Any = None,
+    ) -> list[dict]:
         """Wait until no run of ``dag_ids`` is queued or running for ``settle_s`` seconds in a row
         (asset-triggered runs appear a moment after their producer finishes) and ``done()``,
         when given, returns true. Active runs for which ``ignore(run)`` is true do not count.
@@ -242,7 +251,7 @@ def main(argv: list[str]) -> int:
     elif cmd == "status":
         st = stack.status()
         for name, pid in st.items():
-            print(f"{name:14s} {'running (pid %d)' % pid if pid else 'stopped'}")
+            print(f"{name:14s} {f'running (pid {pid})' if pid else 'stopped'}")
         return 0 if all(st.values()) else 1
     else:
         print(__doc__)

@@ -49,9 +49,7 @@ def load_frame(day: date, frame, conn, source_file: str | None = None) -> int:
     conn.execute(
         pgsql.SQL(
             "create table if not exists {part} partition of warehouse.demand_hourly for values from ({s}) to ({e})"
-        ).format(
-            part=pgsql.Identifier("warehouse", partition_name(day)), s=pgsql.Literal(start), e=pgsql.Literal(end)
-        )
+        ).format(part=pgsql.Identifier("warehouse", partition_name(day)), s=pgsql.Literal(start), e=pgsql.Literal(end))
     )
     cols = ", ".join(WAREHOUSE_COLUMNS)
     with conn.cursor() as cur, cur.copy(f"copy warehouse.demand_hourly ({cols}) from stdin (format csv)") as copy:

@@ -124,11 +124,7 @@ def compare(name: str, reference, current, t: Thresholds, monitored: bool = True
     p = psi(ref, cur, t.psi_bins)
     stat, pvalue = ks(ref, cur)
     drifted = bool(
-        monitored
-        and np.isfinite(p)
-        and p >= t.psi_threshold
-        and stat >= t.ks_threshold
-        and pvalue < t.ks_alpha
+        monitored and np.isfinite(p) and p >= t.psi_threshold and stat >= t.ks_threshold and pvalue < t.ks_alpha
     )
     return {
         "feature": name,
@@ -210,16 +206,21 @@ def decide(features: list[dict], prediction: dict, error: dict, t: Thresholds) -
     return bool(drift), reasons
 
 
-def evaluate_window(reference: dict, window, feature_cols: list[str], t: Thresholds,
-                    prediction_col: str = "prediction", truth_col: str = "demand") -> WindowResult:
+def evaluate_window(
+    reference: dict,
+    window,
+    feature_cols: list[str],
+    t: Thresholds,
+    prediction_col: str = "prediction",
+    truth_col: str = "demand",
+) -> WindowResult:
     """Compare ``window`` (features, ``prediction``, optional truth) with ``reference``."""
     import numpy as np
 
     ref_frame = reference["features"]
     excluded = set(t.exclude_features)
     features = [
-        compare(c, ref_frame[c].to_numpy(), window[c].to_numpy(), t, monitored=c not in excluded)
-        for c in feature_cols
+        compare(c, ref_frame[c].to_numpy(), window[c].to_numpy(), t, monitored=c not in excluded) for c in feature_cols
     ]
     pred = compare(PREDICTION, np.asarray(reference["predictions"]), window[prediction_col].to_numpy(), t)
     pred["drifted"] = bool(

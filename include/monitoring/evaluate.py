@@ -133,19 +133,49 @@ def _store(run_id: str, champion: dict, evaluated: list[dict], report_path: str 
     runs, report = [], []
     for ev in evaluated:
         res = ev["result"]
-        runs.append((
-            run_id, ev["day"], ev["start"], ev["end"], champion["version"], champion["feature_set_version"],
-            ev["new_window"], ev["rows"], res.error["rows_with_truth"], f(res.error["mae"]),
-            f(res.error["reference_mae"]), f(res.error["error_ratio"]), f(res.prediction["psi"]),
-            f(res.prediction["ks_stat"]), res.drift, res.drifted_features, res.reasons, Jsonb(res.thresholds),
-            report_path,
-        ))
+        runs.append(
+            (
+                run_id,
+                ev["day"],
+                ev["start"],
+                ev["end"],
+                champion["version"],
+                champion["feature_set_version"],
+                ev["new_window"],
+                ev["rows"],
+                res.error["rows_with_truth"],
+                f(res.error["mae"]),
+                f(res.error["reference_mae"]),
+                f(res.error["error_ratio"]),
+                f(res.prediction["psi"]),
+                f(res.prediction["ks_stat"]),
+                res.drift,
+                res.drifted_features,
+                res.reasons,
+                Jsonb(res.thresholds),
+                report_path,
+            )
+        )
         for row in [*res.features, {**res.prediction, "feature": PREDICTION}]:
-            report.append((
-                run_id, ev["day"], row["feature"], champion["version"], bool(row["monitored"]), f(row["psi"]),
-                f(row["ks_stat"]), f(row["ks_pvalue"]), f(row["ref_mean"]), f(row["cur_mean"]), f(row["ref_std"]),
-                f(row["cur_std"]), row["ref_rows"], row["cur_rows"], bool(row["drifted"]),
-            ))
+            report.append(
+                (
+                    run_id,
+                    ev["day"],
+                    row["feature"],
+                    champion["version"],
+                    bool(row["monitored"]),
+                    f(row["psi"]),
+                    f(row["ks_stat"]),
+                    f(row["ks_pvalue"]),
+                    f(row["ref_mean"]),
+                    f(row["cur_mean"]),
+                    f(row["ref_std"]),
+                    f(row["cur_std"]),
+                    row["ref_rows"],
+                    row["cur_rows"],
+                    bool(row["drifted"]),
+                )
+            )
     with db.transaction() as conn:
         conn.execute("delete from ml.drift_report where run_id = %s", (run_id,))
         conn.execute("delete from ml.drift_runs where run_id = %s", (run_id,))
@@ -181,8 +211,15 @@ def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
     window_days = get_settings().drift.window_days
     if champion is None:
         path = write_report(run_id, None, [], None, None, t, note="No champion model yet: nothing was scored.")
-        return {"run_id": run_id, "champion": None, "drift": False, "windows": [], "report_path": path,
-                "drifted_features": [], "scores": {}}
+        return {
+            "run_id": run_id,
+            "champion": None,
+            "drift": False,
+            "windows": [],
+            "report_path": path,
+            "drifted_features": [],
+            "scores": {},
+        }
 
     days, new = pending_windows(champion, run_id), True
     if not days:
@@ -192,8 +229,15 @@ def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
         note = "No scored day after the champion's training window yet: nothing to compare."
         path = write_report(run_id, champion, [], None, None, t, note=note)
         _store(run_id, champion, [], path)
-        return {"run_id": run_id, "champion": champion["version"], "drift": False, "windows": [],
-                "report_path": path, "drifted_features": [], "scores": {}}
+        return {
+            "run_id": run_id,
+            "champion": champion["version"],
+            "drift": False,
+            "windows": [],
+            "report_path": path,
+            "drifted_features": [],
+            "scores": {},
+        }
 
     reference = load_reference(champion["reference_uri"])
     if reference.get("valid_mae") is None:
@@ -208,8 +252,9 @@ def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
         if window.empty:
             continue
         result = evaluate_window(reference, window, cols, t, truth_col="truth")
-        evaluated.append({"day": d, "start": start, "end": end, "rows": int(len(window)), "new_window": new,
-                          "result": result})
+        evaluated.append(
+            {"day": d, "start": start, "end": end, "rows": int(len(window)), "new_window": new, "result": result}
+        )
         log.info("window %s..%s (%s rows): drift=%s %s", start.date(), d, len(window), result.drift, result.reasons)
     drifted = [e for e in evaluated if e["new_window"] and e["result"].drift]
     # the plots show the first drifted window, else the latest one
@@ -220,20 +265,28 @@ def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
 
     drifted_features = sorted({f for e in drifted for f in e["result"].drifted_features})
     first = drifted[0]["result"] if drifted else None
-    return json_safe({
-        "run_id": run_id,
-        "champion": champion["version"],
-        "drift": bool(drifted),
-        "report_path": path,
-        "drifted_features": drifted_features,
-        "scores": first.scores() if first else {},
-        "first_drift_day": drifted[0]["day"].isoformat() if drifted else None,
-        "error_ratio": first.error["error_ratio"] if first else None,
-        "windows": [
-            {"day": e["day"].isoformat(), "new_window": e["new_window"], "rows": e["rows"],
-             "drift": e["result"].drift, "drifted_features": e["result"].drifted_features,
-             "error_ratio": e["result"].error["error_ratio"], "prediction_psi": e["result"].prediction["psi"],
-             "reasons": e["result"].reasons}
-            for e in evaluated
-        ],
-    })
+    return json_safe(
+        {
+            "run_id": run_id,
+            "champion": champion["version"],
+            "drift": bool(drifted),
+            "report_path": path,
+            "drifted_features": drifted_features,
+            "scores": first.scores() if first else {},
+            "first_drift_day": drifted[0]["day"].isoformat() if drifted else None,
+            "error_ratio": first.error["error_ratio"] if first else None,
+            "windows": [
+                {
+                    "day": e["day"].isoformat(),
+                    "new_window": e["new_window"],
+                    "rows": e["rows"],
+                    "drift": e["result"].drift,
+                    "drifted_features": e["result"].drifted_features,
+                    "error_ratio": e["result"].error["error_ratio"],
+                    "prediction_psi": e["result"].prediction["psi"],
+                    "reasons": e["result"].reasons,
+                }
+                for e in evaluated
+            ],
+        }
+    )

@@ -42,8 +42,10 @@ def plot_distributions(reference: dict, window, features: list[dict], prediction
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    panels = [(f["feature"], reference["features"][f["feature"]].to_numpy(), window[f["feature"]].to_numpy(), f)
-              for f in features]
+    panels = [
+        (f["feature"], reference["features"][f["feature"]].to_numpy(), window[f["feature"]].to_numpy(), f)
+        for f in features
+    ]
     panels.append(("prediction", np.asarray(reference["predictions"]), window["prediction"].to_numpy(), prediction))
     ncols = 4
     nrows = -(-len(panels) // ncols)
@@ -63,8 +65,11 @@ def plot_distributions(reference: dict, window, features: list[dict], prediction
             ax.hist(ref, bins=bins, density=True, alpha=0.5, label="reference (training)", color="#4c72b0")
             ax.hist(cur, bins=bins, density=True, alpha=0.5, label="current window", color="#dd8452")
         flag = "DRIFT " if stats.get("drifted") else ""
-        ax.set_title(f"{flag}{name}\nPSI {_fmt(stats.get('psi'), 2)} · KS {_fmt(stats.get('ks_stat'), 2)}",
-                     fontsize=9, color="#b00020" if stats.get("drifted") else "black")
+        ax.set_title(
+            f"{flag}{name}\nPSI {_fmt(stats.get('psi'), 2)} · KS {_fmt(stats.get('ks_stat'), 2)}",
+            fontsize=9,
+            color="#b00020" if stats.get("drifted") else "black",
+        )
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=7)
@@ -80,16 +85,26 @@ td:first-child,th:first-child{text-align:left}.drift{background:#fde2e4}.banner{
 .bad{background:#fde2e4;border-left:6px solid #b00020}.ok{background:#e3f4e1;border-left:6px solid #2e7d32}"""
 
 
-def write_report(run_id: str, champion: dict | None, evaluated: list[dict], reference: dict | None, focus_frame,
-                 thresholds, focus: dict | None = None, note: str | None = None) -> str:
+def write_report(
+    run_id: str,
+    champion: dict | None,
+    evaluated: list[dict],
+    reference: dict | None,
+    focus_frame,
+    thresholds,
+    focus: dict | None = None,
+    note: str | None = None,
+) -> str:
     """Write the run's HTML report; returns its path."""
     from include.monitoring.evaluate import run_key
 
     drifted = [e for e in evaluated if e["new_window"] and e["result"].drift]
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Drift report {html.escape(run_id)}</title>"
-             f"<style>{_CSS}</style></head><body>",
-             "<h1>Drift report</h1>",
-             f"<p>Run <code>{html.escape(run_id)}</code> · written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Drift report {html.escape(run_id)}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Drift report</h1>",
+        f"<p>Run <code>{html.escape(run_id)}</code> · written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+    ]
     if champion:
         parts.append(
             f"<p>Champion <code>{html.escape(champion['version'])}</code> (feature set "
@@ -101,18 +116,24 @@ def write_report(run_id: str, champion: dict | None, evaluated: list[dict], refe
         parts.append(f"<p class='banner ok'>{html.escape(note)}</p>")
     elif drifted:
         feats = sorted({f for e in drifted for f in e["result"].drifted_features})
-        parts.append(f"<p class='banner bad'><b>Drift detected</b> in {len(drifted)} window(s); first on "
-                     f"{drifted[0]['day']}. Drifted features: {html.escape(', '.join(feats) or 'none')}.</p>")
+        parts.append(
+            f"<p class='banner bad'><b>Drift detected</b> in {len(drifted)} window(s); first on "
+            f"{drifted[0]['day']}. Drifted features: {html.escape(', '.join(feats) or 'none')}.</p>"
+        )
     elif evaluated and not evaluated[0]["new_window"]:
-        parts.append("<p class='banner ok'>No new day since the last evaluation: the latest window was "
-                     "re-evaluated for this report (a re-evaluation never alerts).</p>")
+        parts.append(
+            "<p class='banner ok'>No new day since the last evaluation: the latest window was "
+            "re-evaluated for this report (a re-evaluation never alerts).</p>"
+        )
     else:
         parts.append("<p class='banner ok'>No drift.</p>")
 
     if evaluated:
-        parts.append("<h2>Windows</h2><table><tr><th>last day</th><th>from</th><th>rows</th><th>MAE</th>"
-                     "<th>training MAE</th><th>error ratio</th><th>prediction PSI</th><th>drifted features</th>"
-                     "<th>drift</th><th>reasons</th></tr>")
+        parts.append(
+            "<h2>Windows</h2><table><tr><th>last day</th><th>from</th><th>rows</th><th>MAE</th>"
+            "<th>training MAE</th><th>error ratio</th><th>prediction PSI</th><th>drifted features</th>"
+            "<th>drift</th><th>reasons</th></tr>"
+        )
         for e in evaluated:
             r = e["result"]
             parts.append(
@@ -125,9 +146,11 @@ def write_report(run_id: str, champion: dict | None, evaluated: list[dict], refe
         parts.append("</table>")
     if focus is not None and reference is not None and focus_frame is not None:
         r = focus["result"]
-        parts.append(f"<h2>Window ending {focus['day']}: features</h2><table><tr><th>feature</th><th>monitored</th>"
-                     "<th>PSI</th><th>KS</th><th>KS p-value</th><th>reference mean</th><th>current mean</th>"
-                     "<th>drifted</th></tr>")
+        parts.append(
+            f"<h2>Window ending {focus['day']}: features</h2><table><tr><th>feature</th><th>monitored</th>"
+            "<th>PSI</th><th>KS</th><th>KS p-value</th><th>reference mean</th><th>current mean</th>"
+            "<th>drifted</th></tr>"
+        )
         for f in [*r.features, r.prediction]:
             parts.append(
                 f"<tr class='{'drift' if f['drifted'] else ''}'><td>{html.escape(f['feature'])}</td>"
@@ -137,13 +160,16 @@ def write_report(run_id: str, champion: dict | None, evaluated: list[dict], refe
             )
         parts.append("</table>")
         png = plot_distributions(reference, focus_frame, r.features, r.prediction)
-        parts.append(f"<h2>Reference vs current distributions</h2><img alt='distributions' "
-                     f"src='data:image/png;base64,{png}'>")
+        parts.append(
+            f"<h2>Reference vs current distributions</h2><img alt='distributions' src='data:image/png;base64,{png}'>"
+        )
     parts.append("<h2>Thresholds</h2><table><tr><th>setting</th><th>value</th></tr>")
     for k, v in thresholds.to_dict().items():
         parts.append(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>")
-    parts.append("</table><p>Rule: see include/monitoring/drift.py; settings: include/settings.py "
-                 "(DriftSettings, MLOPS_DRIFT_*).</p></body></html>")
+    parts.append(
+        "</table><p>Rule: see include/monitoring/drift.py; settings: include/settings.py "
+        "(DriftSettings, MLOPS_DRIFT_*).</p></body></html>"
+    )
     path = report_dir() / f"drift_{run_key(run_id)}.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text("\n".join(parts), encoding="utf-8")

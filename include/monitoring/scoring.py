@@ -107,9 +107,10 @@ def store_predictions(conn, model_version: str, start: datetime, end: datetime, 
     )
     if not len(frame):
         return 0
-    with conn.cursor() as cur, cur.copy(
-        "copy ml.predictions (model_version, ts, station_id, prediction) from stdin (format csv)"
-    ) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy("copy ml.predictions (model_version, ts, station_id, prediction) from stdin (format csv)") as copy,
+    ):
         copy.write(predictions_csv(model_version, frame, pred))
     return len(frame)
 
@@ -133,8 +134,10 @@ def score_batch(champion: dict, model, batch: list[tuple], run_id: str | None = 
     # rows per interval, for the ledger (vectorised: interval index of every row)
     starts = np.array([b[0].astimezone(timezone.utc).replace(tzinfo=None) for b in batch], dtype="datetime64[us]")
     ts = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
-    counts = np.bincount(np.searchsorted(starts, ts, side="right") - 1, minlength=len(batch)) if len(frame) else (
-        np.zeros(len(batch), dtype=int)
+    counts = (
+        np.bincount(np.searchsorted(starts, ts, side="right") - 1, minlength=len(batch))
+        if len(frame)
+        else (np.zeros(len(batch), dtype=int))
     )
     t0 = time.perf_counter()
     with db.transaction() as conn:
@@ -156,10 +159,23 @@ def score_batch(champion: dict, model, batch: list[tuple], run_id: str | None = 
                 ],
             )
     t_store = time.perf_counter() - t0
-    log.info("scored %s rows of [%s, %s) with %s (read %.2fs, predict %.2fs, store %.2fs)",
-             rows, start, end, champion["version"], t_read, t_pred, t_store)
-    return {"rows": rows, "intervals": [b[0].date().isoformat() for b in batch],
-            "read_s": t_read, "predict_s": t_pred, "store_s": t_store}
+    log.info(
+        "scored %s rows of [%s, %s) with %s (read %.2fs, predict %.2fs, store %.2fs)",
+        rows,
+        start,
+        end,
+        champion["version"],
+        t_read,
+        t_pred,
+        t_store,
+    )
+    return {
+        "rows": rows,
+        "intervals": [b[0].date().isoformat() for b in batch],
+        "read_s": t_read,
+        "predict_s": t_pred,
+        "store_s": t_store,
+    }
 
 
 def score_pending(champion: dict | None = None, run_id: str | None = None) -> dict:
@@ -171,8 +187,14 @@ def score_pending(champion: dict | None = None, run_id: str | None = None) -> di
     if champion is None:
         return {"champion": None, "rows_scored": 0, "intervals_scored": [], "reason": "no champion yet"}
     pending = pending_intervals(champion)
-    out = {"champion": champion["version"], "rows_scored": 0, "intervals_scored": [],
-           "read_s": 0.0, "predict_s": 0.0, "store_s": 0.0}
+    out = {
+        "champion": champion["version"],
+        "rows_scored": 0,
+        "intervals_scored": [],
+        "read_s": 0.0,
+        "predict_s": 0.0,
+        "store_s": 0.0,
+    }
     if not pending:
         return out
     model = load_model(champion["artifact_uri"])

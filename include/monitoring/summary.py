@@ -59,9 +59,7 @@ def summary_section() -> dict:
     from include.training.registry import get_champion, get_model
     from include.warehouse import db
 
-    days_scored = db.fetch_one(
-        "select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0"
-    )[0]
+    days_scored = db.fetch_one("select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0")[0]
     first = db.fetch_one(
         """select window_day, model_version from ml.drift_runs
             where drift_detected and new_window order by window_day, evaluated_at limit 1"""

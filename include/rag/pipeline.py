@@ -288,7 +288,10 @@ def write_pgvector(embedded: dict[str, Any]) -> dict[str, Any]:
         if new.num_rows
         else np.zeros((0, dim), dtype=np.float32)
     )
-    columns = {c: new.column(c).to_pylist() for c in ("chunk_id", "doc_path", "position", "chunk_hash", "heading", "text", "metadata")}
+    columns = {
+        c: new.column(c).to_pylist()
+        for c in ("chunk_id", "doc_path", "position", "chunk_hash", "heading", "text", "metadata")
+    }
     conn = _connect()
     try:
         result = pg.write_batch(conn, docs, all_ids, columns, vectors, ident["model_name"], dim)
@@ -381,7 +384,9 @@ def sync_weaviate(embedder=None) -> dict[str, Any]:
                     (paths,),
                 ).fetchall()
                 if any(r[6] != embedder.name for r in rows):
-                    raise RuntimeError("pgvector holds chunks of another model for these documents: run the index first")
+                    raise RuntimeError(
+                        "pgvector holds chunks of another model for these documents: run the index first"
+                    )
                 versions = {g[0]: _doc_version(g[1], g[2]) for g in group}
                 objs = [
                     {

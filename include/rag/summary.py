@@ -1,24 +1,23 @@
 """Section ``rag`` of ``reports/run_summary.json``: the counts of this ``make run``'s ingestion runs.
 
-``make run`` sets ``MLOPS_RUN_STARTED_AT``: the counts add up every ``rag_ingestion`` run that
-started since (unpausing the DAG starts its scheduled run next to the one ``make run`` triggers;
-the second finds nothing changed). Without it, the last run's counts."""
+``make run`` passes ``since`` (when it started): the counts add up every ``rag_ingestion`` run
+that started since (unpausing the DAG starts its scheduled run next to the one ``make run``
+triggers; the second finds nothing changed). Without it, the last run's counts."""
 
 from __future__ import annotations
 
-import os
+from datetime import datetime
 from typing import Any
 
 KEYS = ("documents_seen", "documents_changed", "chunks_embedded", "chunks_deleted")
 
 
-def summary_section() -> dict[str, Any]:
+def summary_section(since: datetime | None = None) -> dict[str, Any]:
     """{documents_seen, documents_changed, chunks_embedded, chunks_deleted} of the last run,
     plus run_id, documents_deleted, chunks_reused, chunks_total and model_name for context."""
     from include.warehouse import db
 
-    since = os.environ.get("MLOPS_RUN_STARTED_AT")
-    if since:
+    if since is not None:
         row = db.fetch_one(
             """
             select string_agg(run_id, ',' order by started_at), max(documents_seen), sum(documents_changed),

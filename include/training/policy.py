@@ -66,12 +66,17 @@ def decide(triggering_assets: list[str] | None = None, force: bool = False) -> d
     elif champion["feature_set_version"] != version:
         train, reason = True, f"feature set changed: champion uses {champion['feature_set_version']}, current {version}"
     elif new_days >= s.retrain_after_days:
-        train, reason = True, (
-            f"{new_days} new day(s) of features since the champion's window (>= {s.retrain_after_days})"
+        train, reason = (
+            True,
+            (f"{new_days} new day(s) of features since the champion's window (>= {s.retrain_after_days})"),
         )
     else:
-        train, reason = False, (
-            f"{new_days} new day(s) of features since the champion's window (< {s.retrain_after_days}), no drift signal"
+        train, reason = (
+            False,
+            (
+                f"{new_days} new day(s) of features since the champion's window "
+                f"(< {s.retrain_after_days}), no drift signal"
+            ),
         )
     if train and window is None:
         train, reason = False, f"{reason}, but {why}"

@@ -51,12 +51,14 @@ def champion_predictions(champion: dict, valid_frame, valid_start, valid_end):
         raise ValueError(f"no {version} features in the validation window to score the champion on")
     model = load_model(champion["artifact_uri"])
     preds = model.predict(frame[feature_columns(version)])
-    return pd.DataFrame({"station_id": frame["station_id"].to_numpy(), "ts": frame["ts"].to_numpy(),
-                         "champion_pred": preds})
+    return pd.DataFrame(
+        {"station_id": frame["station_id"].to_numpy(), "ts": frame["ts"].to_numpy(), "champion_pred": preds}
+    )
 
 
-def compare_with_champion(best: dict, champion: dict | None, valid_frame, valid_start, valid_end,
-                          margin: float) -> dict:
+def compare_with_champion(
+    best: dict, champion: dict | None, valid_frame, valid_start, valid_end, margin: float
+) -> dict:
     """The promotion decision for ``best`` against ``champion`` (see module docstring)."""
     import numpy as np
 
@@ -74,8 +76,12 @@ def compare_with_champion(best: dict, champion: dict | None, valid_frame, valid_
     if champion is None:
         return {**decision, "promote": True, "reason": "first model: no champion yet"}
     if champion["version"] == best["version"]:
-        return {**decision, "promote": True, "changed": False,
-                "reason": "the selected model is already the champion (same data and hyperparameters)"}
+        return {
+            **decision,
+            "promote": True,
+            "changed": False,
+            "reason": "the selected model is already the champion (same data and hyperparameters)",
+        }
     try:
         champ = champion_predictions(champion, valid_frame, valid_start, valid_end)
     except Exception as exc:  # the champion cannot be scored: it cannot defend its title
@@ -94,5 +100,11 @@ def compare_with_champion(best: dict, champion: dict | None, valid_frame, valid_
         f"candidate MAE {cand_mae:.4f} vs champion {champion['version']} MAE {champ_mae:.4f} on {len(both)} "
         f"validation rows: {verdict} by the margin {margin:.1%} (threshold {threshold:.4f})"
     )
-    return {**decision, "promote": promote, "reason": reason, "candidate_mae": cand_mae, "champion_mae": champ_mae,
-            "compared_rows": int(len(both))}
+    return {
+        **decision,
+        "promote": promote,
+        "reason": reason,
+        "candidate_mae": cand_mae,
+        "champion_mae": champ_mae,
+        "compared_rows": int(len(both)),
+    }

@@ -192,8 +192,14 @@ def train_candidate(candidate: dict, plan: dict, data: dict, scratch_uri: str) -
         registry.save_object(model, artifact_uri)
         registry.save_object(reference, reference_uri)
     seconds = time.perf_counter() - t0
-    log.info("trained %s (%s): walk-forward MAE %.4f, in-sample MAE %.4f, %.1f s", candidate["name"], version,
-             valid_mae, train_mae, seconds)
+    log.info(
+        "trained %s (%s): walk-forward MAE %.4f, in-sample MAE %.4f, %.1f s",
+        candidate["name"],
+        version,
+        valid_mae,
+        train_mae,
+        seconds,
+    )
     return {
         "name": candidate["name"],
         "family": candidate["family"],
@@ -218,8 +224,7 @@ def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
 
     pred = _read_parquet(trained["predictions_uri"])
     metrics = regression_metrics(pred["y"], pred["y_pred"], prefix="valid_")
-    metrics.update(train_mae=trained["train_mae"], fit_seconds=trained["fit_seconds"],
-                   valid_days=trained["valid_days"])
+    metrics.update(train_mae=trained["train_mae"], fit_seconds=trained["fit_seconds"], valid_days=trained["valid_days"])
     candidate = trained["candidate"]
     registry.register_candidate(
         {
@@ -241,8 +246,10 @@ def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
             "run_id": plan["run_id"],
         }
     )
-    return {k: trained[k] for k in ("name", "family", "version", "artifact_uri", "reference_uri",
-                                    "predictions_uri", "seconds")} | {"metrics": metrics}
+    return {
+        k: trained[k]
+        for k in ("name", "family", "version", "artifact_uri", "reference_uri", "predictions_uri", "seconds")
+    } | {"metrics": metrics}
 
 
 # --- decide ------------------------------------------------------------------------------------
@@ -260,7 +267,11 @@ def compare(results: list[dict], plan: dict, data: dict) -> dict:
     valid = frame[frame["ts"] >= pd.Timestamp(plan["valid_start"])].reset_index(drop=True)
     valid.attrs["feature_set_version"] = plan["feature_set_version"]
     decision = compare_with_champion(
-        best, get_champion(), valid, _dt(plan["valid_start"]), _dt(plan["train_end"]),
+        best,
+        get_champion(),
+        valid,
+        _dt(plan["valid_start"]),
+        _dt(plan["train_end"]),
         get_settings().training.promotion_margin,
     )
     decision["candidates"] = {r["name"]: r["metrics"]["valid_mae"] for r in results}
@@ -277,8 +288,13 @@ def promote(decision: dict, plan: dict, context=None) -> dict:
     if out["changed"]:
         send_alert(
             f"New champion model {decision['selected_version']}",
-            {"previous": out["previous"], "reason": decision["reason"], "candidate_mae": decision["candidate_mae"],
-             "champion_mae": decision["champion_mae"], "training_reason": plan["reason"]},
+            {
+                "previous": out["previous"],
+                "reason": decision["reason"],
+                "candidate_mae": decision["candidate_mae"],
+                "champion_mae": decision["champion_mae"],
+                "training_reason": plan["reason"],
+            },
             severity="info",
             context=context,
         )

@@ -144,7 +144,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             raise ValueError("vectorizer is none: a vector is required")
         dim = s.dims.setdefault(obj.collection, len(vec))
         if len(vec) != dim:
-            raise ValueError(f"new node has a vector with length {len(vec)}. Existing nodes have vectors with length {dim}")
+            raise ValueError(
+                f"new node has a vector with length {len(vec)}. Existing nodes have vectors with length {dim}"
+            )
         s.objects.setdefault(obj.collection, {})[uid] = {"props": props, "vector": vec}
 
     def BatchDelete(self, request, context):

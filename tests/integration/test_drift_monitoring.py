@@ -31,8 +31,13 @@ START = date(2026, 5, 1)
 TRAIN_DAYS_END = START + timedelta(days=49)  # features of 49 days; the champion's window: last 21
 STABLE_END = TRAIN_DAYS_END + timedelta(days=30)  # 30 stable days after the champion's window
 DRIFT_START = STABLE_END
-HGB = [{"name": "hgb", "family": "hist_gradient_boosting",
-        "params": {"loss": "poisson", "max_iter": 120, "learning_rate": 0.1, "min_samples_leaf": 40}}]
+HGB = [
+    {
+        "name": "hgb",
+        "family": "hist_gradient_boosting",
+        "params": {"loss": "poisson", "max_iter": 120, "learning_rate": 0.1, "min_samples_leaf": 40},
+    }
+]
 
 
 def _cfg(drift_start=None):
@@ -56,18 +61,21 @@ def _tis(dr) -> dict[str, str]:
         return {ti.task_id: ti.state for ti in dr.get_task_instances(session=session)}
 
 
-def _drift_events() -> list[dict]:
-    from sqlalchemy import select
+_EVENTS_SINCE: list = []  # set by the scenario: events of other tests in this session's Airflow do not count
 
+
+def _drift_events() -> list[dict]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
+
     from include.assets import DRIFT_SIGNAL
 
     with create_session() as session:
         rows = session.execute(
             select(AssetEvent.extra, AssetEvent.source_run_id)
             .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == DRIFT_SIGNAL.uri)
+            .where(AssetModel.uri == DRIFT_SIGNAL.uri, AssetEvent.timestamp >= _EVENTS_SINCE[0])
         ).all()
     return [{"extra": r[0], "run_id": r[1]} for r in rows]
 
@@ -86,6 +94,9 @@ def scenario(tmp_path_factory):
     from include.features.seed import day_list
     from include.warehouse import db
 
+    from datetime import datetime, timezone
+
+    _EVENTS_SINCE[:] = [datetime.now(timezone.utc)]
     base = tmp_path_factory.mktemp("drift")
     paths = {k: base / k for k in ("landing", "archive", "artifacts", "reports")}
     with pytest.MonkeyPatch.context() as mp:
@@ -124,21 +135,26 @@ def test_thirty_stable_days_raise_no_false_alarm(scenario):
 
     champion = scenario["champion"]
     # every day with features was scored by the champion, once
-    assert db.fetch_one(
-        "select count(*), count(distinct (model_version, ts, station_id)) from ml.predictions"
-    ) == (79 * ROWS_PER_DAY, 79 * ROWS_PER_DAY)
-    assert db.fetch_one("select count(*) from ml.scoring_ledger where model_version = %s",
-                        (champion["version"],)) == (79,)
+    assert db.fetch_one("select count(*), count(distinct (model_version, ts, station_id)) from ml.predictions") == (
+        79 * ROWS_PER_DAY,
+        79 * ROWS_PER_DAY,
+    )
+    assert db.fetch_one("select count(*) from ml.scoring_ledger where model_version = %s", (champion["version"],)) == (
+        79,
+    )
     # 30 windows, one per day after the champion's training window: no false alarm
     rows = db.fetch_all(
         "select window_day, drift_detected, error_ratio, rows_evaluated from ml.drift_runs "
-        "where run_id = %s order by window_day", (dr.run_id,))
+        "where run_id = %s order by window_day",
+        (dr.run_id,),
+    )
     assert [r[0] for r in rows] == [TRAIN_DAYS_END + timedelta(days=i) for i in range(30)]
     assert [r for r in rows if r[1]] == []
     assert all(0.5 < r[2] < 1.5 for r in rows), rows
     assert rows[0][3] == ROWS_PER_DAY and rows[1][3] == 2 * ROWS_PER_DAY  # never reaches into training days
     n_features = db.fetch_one(
-        "select count(*) from ml.drift_report where run_id = %s and window_day = %s", (dr.run_id, rows[-1][0]))[0]
+        "select count(*) from ml.drift_report where run_id = %s and window_day = %s", (dr.run_id, rows[-1][0])
+    )[0]
     assert n_features == 16 + 1  # every v2 feature + the predictions
     report = scenario["paths"]["reports"] / "drift"
     (html,) = [p for p in report.iterdir() if p.name.endswith(".html")]
@@ -151,8 +167,9 @@ def test_scoring_is_idempotent_and_rescores_a_rebuilt_day(scenario):
     from include.warehouse import db
 
     def snapshot():
-        return db.fetch_one("select count(*), sum(prediction), count(distinct (model_version, ts, station_id)) "
-                            "from ml.predictions")
+        return db.fetch_one(
+            "select count(*), sum(prediction), count(distinct (model_version, ts, station_id)) from ml.predictions"
+        )
 
     before = snapshot()
     again = score_pending(run_id="again")
@@ -180,8 +197,11 @@ def test_drift_is_flagged_within_two_days_with_an_alert_and_an_asset_event(scena
     assert states["alert_drift"] == "success" and states["signal_drift"] == "success"
     assert states["no_drift"] == "skipped"
 
-    rows = db.fetch_all("select window_day, drift_detected, drifted_features, error_ratio from ml.drift_runs "
-                        "where run_id = %s order by window_day", (dr.run_id,))
+    rows = db.fetch_all(
+        "select window_day, drift_detected, drifted_features, error_ratio from ml.drift_runs "
+        "where run_id = %s order by window_day",
+        (dr.run_id,),
+    )
     # the two new days, and the day rebuilt and re-scored by the previous test (judged again: stable)
     rebuilt = TRAIN_DAYS_END + timedelta(days=3)
     assert [r[0] for r in rows] == [rebuilt, DRIFT_START, DRIFT_START + timedelta(days=1)]
@@ -199,8 +219,7 @@ def test_drift_is_flagged_within_two_days_with_an_alert_and_an_asset_event(scena
     assert extra["error_ratio"] >= 1.5
     assert Path(extra["report"]).exists() and "Drift detected" in Path(extra["report"]).read_text()
 
-    alerts = [json.loads(line)
-              for line in (scenario["paths"]["reports"] / "alerts.jsonl").read_text().splitlines()]
+    alerts = [json.loads(line) for line in (scenario["paths"]["reports"] / "alerts.jsonl").read_text().splitlines()]
     (alert,) = [a for a in alerts if a["subject"].startswith("Drift detected")]
     assert alert["details"]["drifted_features"] == extra["drifted_features"]
     assert alert["details"]["scores"] == extra["scores"] and alert["task_id"] == "alert_drift"
@@ -208,8 +227,9 @@ def test_drift_is_flagged_within_two_days_with_an_alert_and_an_asset_event(scena
     # nothing new: the latest window is re-evaluated for the report, but no second alert or event
     quiet = scenario["dag"].test(logical_date=None)
     assert quiet.state == "success" and _tis(quiet)["no_drift"] == "success"
-    assert db.fetch_all("select window_day, new_window, drift_detected from ml.drift_runs where run_id = %s",
-                        (quiet.run_id,)) == [(DRIFT_START + timedelta(days=1), False, True)]
+    assert db.fetch_all(
+        "select window_day, new_window, drift_detected from ml.drift_runs where run_id = %s", (quiet.run_id,)
+    ) == [(DRIFT_START + timedelta(days=1), False, True)]
     assert len(_drift_events()) == 1
 
     summary = summary_section()

@@ -85,8 +85,9 @@ def test_features_match_pandas_for_a_few_stations(seeded):
         assert (got.station_id.to_numpy() == exp.station_id.to_numpy()).all()
         assert (got.ts.to_numpy() == exp.ts.to_numpy()).all()
         for col in feature_columns("v2") + ["demand"]:
-            np.testing.assert_allclose(got[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{col} on {day}")
+            np.testing.assert_allclose(
+                got[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-9, atol=1e-9, err_msg=f"{col} on {day}"
+            )
     # day 27 follows the missing day 26: no 24 h lag at all, but the 7-day windows still hold 6 days
     after_gap = read_features(START + timedelta(days=27), START + timedelta(days=28), "v2")
     assert after_gap.demand_lag_24h.isna().all() and after_gap.demand_mean_7d.notna().all()
@@ -96,9 +97,7 @@ def _table_fingerprint(version: str):
     from include.features.definitions import all_feature_columns
     from include.warehouse import db
 
-    cols = ", ".join(
-        ["station_id", "ts", "feature_set_version", *all_feature_columns(), "demand"]
-    )
+    cols = ", ".join(["station_id", "ts", "feature_set_version", *all_feature_columns(), "demand"])
     return db.fetch_one(
         f"select count(*), sum(hashtext(row({cols})::text)::numeric) from features.demand_features "
         "where feature_set_version = %s",

@@ -84,8 +84,10 @@ def test_one_run_builds_every_loaded_interval_and_a_rerun_changes_nothing(featur
     before = _fingerprint()
     from include.features.summary import summary_section
 
-    assert {k: summary_section()[k] for k in ("rows_built", "intervals_built")} == {"rows_built": 720,
-                                                                                    "intervals_built": 3}
+    assert {k: summary_section()[k] for k in ("rows_built", "intervals_built")} == {
+        "rows_built": 720,
+        "intervals_built": 3,
+    }
 
     again = features_dag.test(logical_date=None)
     assert again.state == "success"
@@ -99,8 +101,11 @@ def test_one_run_builds_every_loaded_interval_and_a_rerun_changes_nothing(featur
 def test_parameterised_run_rebuilds_a_range_for_another_version(features_dag):
     seed_days(day_list(START, 5), CFG)
     assert features_dag.test(logical_date=None).state == "success"
-    conf = {"start_date": (START + timedelta(days=1)).isoformat(), "end_date": (START + timedelta(days=4)).isoformat(),
-            "feature_set_version": "v1"}
+    conf = {
+        "start_date": (START + timedelta(days=1)).isoformat(),
+        "end_date": (START + timedelta(days=4)).isoformat(),
+        "feature_set_version": "v1",
+    }
     dr = features_dag.test(logical_date=None, run_conf=conf)
     assert dr.state == "success"
     (extra,) = _events(dr.run_id)

@@ -174,7 +174,10 @@ class TestIncrementalIngestion:
         assert all(states[f"write_pgvector[{i}]"] == "success" for i in range(n_batches))
         assert states["setup_weaviate"] == "skipped" and states["sync_weaviate"] == "skipped"
         assert states["publish_index"] == "success"
-        assert asset_events()[-1] == {**{k: v for k, v in counts.items()}, "model_name": "sentence-transformers/all-MiniLM-L6-v2"}
+        assert asset_events()[-1] == {
+            **{k: v for k, v in counts.items()},
+            "model_name": "sentence-transformers/all-MiniLM-L6-v2",
+        }
         # staging files are removed after a successful run
         assert not list((env["base"] / "artifacts").rglob("*.parquet"))
         env["first_rows"] = rows
@@ -193,7 +196,9 @@ class TestIncrementalIngestion:
         from include.rag.summary import summary_section
 
         section = summary_section()
-        assert {k: section[k] for k in ("documents_seen", "documents_changed", "chunks_embedded", "chunks_deleted")} == {
+        assert {
+            k: section[k] for k in ("documents_seen", "documents_changed", "chunks_embedded", "chunks_deleted")
+        } == {
             "documents_seen": counts["documents_seen"],
             "documents_changed": 0,
             "chunks_embedded": 0,
@@ -303,10 +308,10 @@ def test_dag_parses_light_and_follows_the_conventions(monkeypatch):
 
     # heavy modules the DAG file adds on top of what importing Airflow itself loads
     code = (
-        "import json, sys, runpy; import airflow.sdk; before = set(sys.modules); runpy.run_path(%r); "
+        f"import json, sys, runpy; import airflow.sdk; before = set(sys.modules); runpy.run_path({str(DAG_FILE)!r}); "
         "heavy = [m for m in ('torch', 'sentence_transformers', 'numpy', 'pandas', 'pyarrow', 'weaviate', "
         "'openai', 'psycopg', 'sklearn', 'scipy') if m in sys.modules and m not in before]; print(json.dumps(heavy))"
-    ) % str(DAG_FILE)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 

@@ -142,7 +142,11 @@ def test_ask_gets_a_grounded_answer_through_the_openai_connection(indexed, capsy
         monkeypatch.setenv(
             "AIRFLOW_CONN_OPENAI_DEFAULT",
             json.dumps(
-                {"conn_type": "openai", "host": f"http://127.0.0.1:{server.server_address[1]}/v1", "password": "sk-test"}
+                {
+                    "conn_type": "openai",
+                    "host": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                    "password": "sk-test",
+                }
             ),
         )
         assert ask.main(["the daily file never arrived and the sensor failed, what now?", "--k", "4"]) == 0

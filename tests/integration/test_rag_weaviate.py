@@ -156,7 +156,10 @@ class TestWeaviateMirror:
         doc = wv_env["docs"] / rel
         doc.write_text(doc.read_text() + "\n## Upsert\nInsert a row, or update it when the key exists.\n")
         old_hash = ledger()[rel]
-        new_ids = {c.chunk_id for c in chunk_document(rel, parse(rel, "markdown", doc.read_bytes()), ChunkConfig.from_settings())}
+        new_ids = {
+            c.chunk_id
+            for c in chunk_document(rel, parse(rel, "markdown", doc.read_bytes()), ChunkConfig.from_settings())
+        }
         # 1. through the DAG, one object of the batch rejected (a partial failure: the client only
         #    logs those): sync_weaviate fails, so the run fails; pgvector is already updated
         server.store.reject.add(sorted(new_ids)[-1])

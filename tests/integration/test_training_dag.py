@@ -23,8 +23,11 @@ CFG = SourceConfig(rows_per_day=480, seed=21)  # 20 stations
 START = date(2026, 6, 1)
 
 GOOD = [
-    {"name": "hgb", "family": "hist_gradient_boosting",
-     "params": {"loss": "poisson", "max_iter": 60, "learning_rate": 0.15}},
+    {
+        "name": "hgb",
+        "family": "hist_gradient_boosting",
+        "params": {"loss": "poisson", "max_iter": 60, "learning_rate": 0.15},
+    },
     {"name": "ridge", "family": "ridge", "params": {"alpha": 1.0}, "log_target": True},
     {"name": "enet", "family": "elastic_net", "params": {"alpha": 0.05, "l1_ratio": 0.5}},
 ]
@@ -107,8 +110,9 @@ def test_k_sets_map_k_candidates_first_model_becomes_champion_and_reruns_add_not
     assert ref["predictions"].shape == (12 * 480,)
     assert 0 < ref["train_mae"] and 0 < ref["valid_mae"] == pytest.approx(champion["metric_value"])
 
-    (outcome,) = db.fetch_all("select outcome, champion_after, reason from ml.training_runs where run_id = %s",
-                              (dr.run_id,))
+    (outcome,) = db.fetch_all(
+        "select outcome, champion_after, reason from ml.training_runs where run_id = %s", (dr.run_id,)
+    )
     assert outcome[:2] == ("promoted", champion["version"]) and outcome[2].startswith("no champion yet")
     alerts = [json.loads(line) for line in (tmp_storage["reports"] / "alerts.jsonl").read_text().splitlines()]
     assert any(a["subject"] == f"New champion model {champion['version']}" for a in alerts)

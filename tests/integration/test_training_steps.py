@@ -15,8 +15,13 @@ from include.source.simulator import SourceConfig
 pytestmark = pytest.mark.integration
 
 START = date(2026, 7, 1)
-HGB = [{"name": "hgb", "family": "hist_gradient_boosting",
-        "params": {"loss": "poisson", "max_iter": 80, "learning_rate": 0.15}}]
+HGB = [
+    {
+        "name": "hgb",
+        "family": "hist_gradient_boosting",
+        "params": {"loss": "poisson", "max_iter": 80, "learning_rate": 0.15},
+    }
+]
 
 
 def train(run_id: str, assets=(), force=False, candidates=HGB) -> dict:
@@ -29,8 +34,10 @@ def train(run_id: str, assets=(), force=False, candidates=HGB) -> dict:
     scratch = steps.create_scratch(plan)
     try:
         data = steps.extract_data(plan, scratch)
-        results = [steps.evaluate_candidate(steps.train_candidate(c, plan, data, scratch), plan, data)
-                   for c in steps.load_candidates(override=candidates)]
+        results = [
+            steps.evaluate_candidate(steps.train_candidate(c, plan, data, scratch), plan, data)
+            for c in steps.load_candidates(override=candidates)
+        ]
         decision = steps.compare(results, plan, data)
         (steps.promote if decision["promote"] else steps.reject)(decision, plan)
     finally:
@@ -70,7 +77,10 @@ def test_policy_decisions(env):
     d = policy.decide(["features_demand"])
     assert d["train"] is True and d["reason"].startswith("no champion yet")
     assert (d["train_start"], d["valid_start"], d["train_end"]) == (
-        "2026-07-01T00:00:00+00:00", "2026-07-08T00:00:00+00:00", "2026-07-11T00:00:00+00:00")
+        "2026-07-01T00:00:00+00:00",
+        "2026-07-08T00:00:00+00:00",
+        "2026-07-11T00:00:00+00:00",
+    )
 
     assert train("r1")["decision"]["promote"] is True
     assert policy.decide(["features_demand"])["train"] is False  # 0 new days

@@ -77,13 +77,13 @@ def _features(drifted: int) -> list[dict]:
 @pytest.mark.parametrize(
     ("n_drifted", "ratio", "pred_drifted", "truth_rows", "expected"),
     [
-        (2, 1.6, False, 5000, True),    # worse and inputs moved
-        (2, 1.2, True, 5000, False),    # inputs moved, model fine: seasonal covariate shift
-        (1, 1.6, False, 5000, False),   # one feature only
-        (0, 2.6, False, 5000, True),    # error alone far off (concept drift)
-        (2, math.nan, True, 0, True),   # no truth yet: features + predictions
+        (2, 1.6, False, 5000, True),  # worse and inputs moved
+        (2, 1.2, True, 5000, False),  # inputs moved, model fine: seasonal covariate shift
+        (1, 1.6, False, 5000, False),  # one feature only
+        (0, 2.6, False, 5000, True),  # error alone far off (concept drift)
+        (2, math.nan, True, 0, True),  # no truth yet: features + predictions
         (2, math.nan, False, 0, False),
-        (2, 1.6, True, 10, True),       # too few truth rows: falls back to features + predictions
+        (2, 1.6, True, 10, True),  # too few truth rows: falls back to features + predictions
     ],
 )
 def test_decision_rule(n_drifted, ratio, pred_drifted, truth_rows, expected):
@@ -102,10 +102,20 @@ def test_error_stats_skip_rows_without_truth():
 
 
 def _frames(shift: float, n: int = 4800):
-    ref = pd.DataFrame({"temperature_c": RNG.normal(15, 4, 20_000), "humidity_pct": RNG.normal(60, 8, 20_000),
-                        "hour_of_day": RNG.integers(0, 24, 20_000).astype(float)})
-    cur = pd.DataFrame({"temperature_c": RNG.normal(15 + shift, 4, n), "humidity_pct": RNG.normal(60 - shift, 8, n),
-                        "hour_of_day": RNG.integers(0, 24, n).astype(float)})
+    ref = pd.DataFrame(
+        {
+            "temperature_c": RNG.normal(15, 4, 20_000),
+            "humidity_pct": RNG.normal(60, 8, 20_000),
+            "hour_of_day": RNG.integers(0, 24, 20_000).astype(float),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "temperature_c": RNG.normal(15 + shift, 4, n),
+            "humidity_pct": RNG.normal(60 - shift, 8, n),
+            "hour_of_day": RNG.integers(0, 24, n).astype(float),
+        }
+    )
     ref_pred = 10 + 0.5 * ref["temperature_c"].to_numpy()
     cur["prediction"] = 10 + 0.5 * cur["temperature_c"].to_numpy()
     cur["demand"] = cur["prediction"] + RNG.normal(0, 1 + shift, n)
@@ -136,13 +146,22 @@ def test_report_is_self_contained_html_with_plots(tmp_path, monkeypatch):
     cols = ["temperature_c", "humidity_pct", "hour_of_day"]
     reference, shifted = _frames(9.0)
     res = evaluate_window(reference, shifted, cols, Thresholds())
-    champion = {"version": "m1", "feature_set_version": "v2", "metric_value": 0.8,
-                "train_start": datetime(2026, 1, 1, tzinfo=timezone.utc),
-                "train_end": datetime(2026, 1, 22, tzinfo=timezone.utc)}
-    ev = {"day": date(2026, 1, 23), "start": datetime(2026, 1, 22, tzinfo=timezone.utc),
-          "end": datetime(2026, 1, 24, tzinfo=timezone.utc), "rows": len(shifted), "new_window": True, "result": res}
-    path = write_report("manual__2026-01-24T00:00:00+00:00", champion, [ev], reference, shifted, Thresholds(),
-                        focus=ev)
+    champion = {
+        "version": "m1",
+        "feature_set_version": "v2",
+        "metric_value": 0.8,
+        "train_start": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "train_end": datetime(2026, 1, 22, tzinfo=timezone.utc),
+    }
+    ev = {
+        "day": date(2026, 1, 23),
+        "start": datetime(2026, 1, 22, tzinfo=timezone.utc),
+        "end": datetime(2026, 1, 24, tzinfo=timezone.utc),
+        "rows": len(shifted),
+        "new_window": True,
+        "result": res,
+    }
+    path = write_report("manual__2026-01-24T00:00:00+00:00", champion, [ev], reference, shifted, Thresholds(), focus=ev)
     text = open(path, encoding="utf-8").read()
     assert path.startswith(str(tmp_path / "drift"))
     assert "Drift detected" in text and "temperature_c" in text

@@ -19,7 +19,6 @@ from include.rag.embedders import (
     get_embedder,
 )
 
-
 # --- local model ---------------------------------------------------------------------------
 
 
@@ -39,7 +38,9 @@ def test_local_model_loads_offline_and_embeds_meaningfully(monkeypatch):
     sim = v @ v.T
     assert sim[0, 1] > sim[0, 2] + 0.2  # paraphrases are closer than unrelated text
     assert e.embed([]).shape == (0, 384)
-    np.testing.assert_allclose(e.embed_query("The file sensor timed out because the daily file did not arrive."), v[0], atol=1e-5)
+    np.testing.assert_allclose(
+        e.embed_query("The file sensor timed out because the daily file did not arrive."), v[0], atol=1e-5
+    )
 
 
 def test_local_model_name_records_truncation_and_rejects_missing_folder(tmp_path):
@@ -60,7 +61,12 @@ def _embedding_response(body: dict, dim: int = 8, shuffle: bool = True) -> httpx
         items.reverse()  # the API does not promise order: the embedder must sort by index
     return httpx2.Response(
         200,
-        json={"object": "list", "model": body["model"], "data": items, "usage": {"prompt_tokens": 1, "total_tokens": 1}},
+        json={
+            "object": "list",
+            "model": body["model"],
+            "data": items,
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        },
     )
 
 
@@ -84,7 +90,10 @@ class Recorder:
 def make(script, **kw):
     rec = Recorder(script)
     client = openai.OpenAI(
-        api_key="placeholder-not-a-key", base_url="http://openai.test/v1", http_client=httpx2.Client(transport=httpx2.MockTransport(rec)), max_retries=0
+        api_key="placeholder-not-a-key",
+        base_url="http://openai.test/v1",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(rec)),
+        max_retries=0,
     )
     sleeps: list[float] = []
     emb = OpenAIEmbedder(model="text-embedding-3-small", dimensions=8, client=client, sleep=sleeps.append, **kw)
@@ -114,7 +123,9 @@ def test_openai_retries_rate_limits_and_server_errors_with_exponential_backoff()
 
 
 def test_openai_honours_retry_after_within_the_cap():
-    emb, rec, sleeps = make([(429, {"retry-after": "7"}), (429, {"retry-after": "999"}), "ok"], base_delay_s=1, max_delay_s=20)
+    emb, rec, sleeps = make(
+        [(429, {"retry-after": "7"}), (429, {"retry-after": "999"}), "ok"], base_delay_s=1, max_delay_s=20
+    )
     emb.embed(["a"])
     assert sleeps == [7.0, 20.0]
 

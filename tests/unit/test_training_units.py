@@ -143,16 +143,25 @@ def test_metrics_and_selection():
     assert m["valid_rows"] == 3
     with pytest.raises(ValueError):
         regression_metrics([], [])
-    best = select_best([{"name": "b", "metrics": {"valid_mae": 1.0}}, {"name": "a", "metrics": {"valid_mae": 1.0}},
-                        {"name": "c", "metrics": {"valid_mae": 2.0}}])
+    best = select_best(
+        [
+            {"name": "b", "metrics": {"valid_mae": 1.0}},
+            {"name": "a", "metrics": {"valid_mae": 1.0}},
+            {"name": "c", "metrics": {"valid_mae": 2.0}},
+        ]
+    )
     assert best["name"] == "a"
 
 
 def test_versions_and_run_keys_are_deterministic_and_path_safe():
     from include.training.steps import model_version, run_key
 
-    plan = {"feature_set_version": "v2", "train_start": "2026-01-01T00:00:00+00:00",
-            "valid_start": "2026-01-19T00:00:00+00:00", "train_end": "2026-01-22T00:00:00+00:00"}
+    plan = {
+        "feature_set_version": "v2",
+        "train_start": "2026-01-01T00:00:00+00:00",
+        "valid_start": "2026-01-19T00:00:00+00:00",
+        "train_end": "2026-01-22T00:00:00+00:00",
+    }
     cand = {"name": "hgb", "family": "hist_gradient_boosting", "params": {"max_iter": 10}, "log_target": False}
     v1 = model_version(plan, {"data_checksum": "abc"}, cand)
     assert v1 == model_version(plan, {"data_checksum": "abc"}, dict(cand))
