@@ -91,10 +91,10 @@ def _load_days(days, cfg) -> None:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     """Stable history, features and a champion trained by the real training DAG."""
+    from datetime import datetime, timezone
+
     from include.features.seed import day_list
     from include.warehouse import db
-
-    from datetime import datetime, timezone
 
     _EVENTS_SINCE[:] = [datetime.now(timezone.utc)]
     base = tmp_path_factory.mktemp("drift")
