@@ -6,7 +6,7 @@
 #   scripts/db.sh status  exit 0 when running
 # PostgreSQL refuses to run as root: as root, the server runs as an unprivileged user
 # (MLOPS_PG_OS_USER, default "mlopspg", created if missing).
-# To use another PostgreSQL with pgvector instead, set MLOPS_WAREHOUSE_URI and skip this script.
+# To use another PostgreSQL with pgvector instead, set MLOPS_PG_URI (see scripts/env.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${MLOPS_PYTHON:-$ROOT/.venv/bin/python}"
@@ -81,6 +81,32 @@ down() {
     echo "PostgreSQL not running"
   fi
 }
+
+# MLOPS_PG_URI (scripts/env.sh): an external server; nothing local is started or stopped.
+external_psql() {
+  "$PGBIN/psql" "${MLOPS_PG_URI%/}/${PGDB:-postgres}" -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
+external_up() {
+  for db in $DATABASES; do
+    if [ -z "$(external_psql -c "select 1 from pg_database where datname='$db'")" ]; then
+      external_psql -c "create database $db"
+    fi
+  done
+  PGDB=warehouse external_psql -c "create extension if not exists vector" >/dev/null
+  echo "using the external PostgreSQL of MLOPS_PG_URI (databases: $DATABASES)"
+}
+
+if [ -n "${MLOPS_PG_URI:-}" ]; then
+  case "${1:-}" in
+    up) external_up ;;
+    down) echo "external PostgreSQL (MLOPS_PG_URI): not stopped" ;;
+    status) external_psql -c "select 1" >/dev/null ;;
+    psql) shift; external_psql "$@" ;;
+    *) echo "usage: $0 up|down|status|psql" >&2; exit 2 ;;
+  esac
+  exit $?
+fi
 
 case "${1:-}" in
   up) up ;;

@@ -4,6 +4,16 @@ MLOPS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export MLOPS_ROOT
 if [ -f "$MLOPS_ROOT/.env" ]; then set -a; . "$MLOPS_ROOT/.env"; set +a; fi
 
+# One switch to use your own PostgreSQL (with the vector extension available) instead of the local
+# cluster: MLOPS_PG_URI=postgresql://user:password@host:5432 (no database). `make db-up` then only
+# creates the `airflow` and `warehouse` databases there; the warehouse, Airflow and the tests use it.
+if [ -n "${MLOPS_PG_URI:-}" ]; then
+  _mlops_pg="${MLOPS_PG_URI%/}"
+  export MLOPS_WAREHOUSE_URI="${MLOPS_WAREHOUSE_URI:-$_mlops_pg/warehouse}"
+  export MLOPS_AIRFLOW_DB_URI="${MLOPS_AIRFLOW_DB_URI:-postgresql+psycopg://${_mlops_pg#*://}/airflow}"
+  export MLOPS_TEST_PG_URI="${MLOPS_TEST_PG_URI:-$_mlops_pg/postgres}"
+  unset _mlops_pg
+fi
 export MLOPS_PG_PORT="${MLOPS_PG_PORT:-55432}"
 export MLOPS_WAREHOUSE_URI="${MLOPS_WAREHOUSE_URI:-postgresql://postgres@127.0.0.1:${MLOPS_PG_PORT}/warehouse}"
 export MLOPS_AIRFLOW_DB_URI="${MLOPS_AIRFLOW_DB_URI:-postgresql+psycopg://postgres@127.0.0.1:${MLOPS_PG_PORT}/airflow}"
