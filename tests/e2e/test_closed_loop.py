@@ -86,6 +86,7 @@ def test_drift_triggers_retraining_and_a_better_champion(chain):
     created = [r for e in events for r in e["created_dagruns"] if r["dag_id"] == "training"]
     assert created, "no training run was created by a drift event"
     assert all(r["state"] == "success" for r in created), created
+
     # ... and one of them promoted its best candidate (the branch took `promote`)
     def promoted_in(run_id: str) -> bool:
         tis = stack.task_instances("training", run_id)
