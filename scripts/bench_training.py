@@ -31,16 +31,21 @@ def _ts(value: str):
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def prepare_features(n_days: int, rows_per_day: int) -> dict:
-    from include.features.build import build_pending
-    from include.features.seed import day_list, seed_days
-    from include.source.simulator import SourceConfig
+def reset_warehouse() -> None:
     from include.warehouse import db
 
     with db.transaction() as conn:
         for schema in ("warehouse", "features", "ml"):
             conn.execute(f"drop schema if exists {schema} cascade")
     db.ensure_schema()
+
+
+def prepare_features(n_days: int, rows_per_day: int) -> dict:
+    from include.features.build import build_pending
+    from include.features.seed import day_list, seed_days
+    from include.source.simulator import SourceConfig
+
+    reset_warehouse()
     rows = seed_days(day_list(START, n_days), SourceConfig(rows_per_day=rows_per_day, malformed_share=0.0, seed=7))
     built = build_pending()
     return {"rows": rows, "days_built": len(built["intervals_built"])}
@@ -74,6 +79,7 @@ def run(workdir: Path) -> dict:
         tis = stack.task_instances("training", run_id)
     finally:
         stack.stop()
+        reset_warehouse()  # the next sections start from an empty warehouse
     if state != "success":
         raise RuntimeError(f"training run {run_id} ended {state}: {[(t['task_id'], t['state']) for t in tis]}")
 
