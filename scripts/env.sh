@@ -5,7 +5,7 @@ export MLOPS_ROOT
 if [ -f "$MLOPS_ROOT/.env" ]; then set -a; . "$MLOPS_ROOT/.env"; set +a; fi
 
 # One switch to use your own PostgreSQL (with the vector extension available) instead of the local
-# cluster: MLOPS_PG_URI=postgresql://user:password@host:5432 (no database). `make db-up` then only
+# cluster: MLOPS_PG_URI=postgresql://<user>:<password>@<host>:5432 (no database). `make db-up` then only
 # creates the `airflow` and `warehouse` databases there; the warehouse, Airflow and the tests use it.
 if [ -n "${MLOPS_PG_URI:-}" ]; then
   _mlops_pg="${MLOPS_PG_URI%/}"
