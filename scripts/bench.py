@@ -32,6 +32,8 @@ def bench_env(workdir: Path) -> dict[str, str]:
     admin = os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres")
     parts = urlsplit(admin)
 
+    (workdir / "lineage").mkdir(parents=True, exist_ok=True)
+
     def uri(db: str, driver: str = "postgresql") -> str:
         return urlunsplit((driver, parts.netloc, "/" + db, "", ""))
 
@@ -49,6 +51,11 @@ def bench_env(workdir: Path) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8097",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8097/execution/",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # lineage stays on (as in `make run`), into the bench folder, not the project's reports/lineage
+        "MLOPS_LINEAGE_FILE": str(workdir / "lineage" / "events.jsonl"),
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(workdir / "lineage" / "events.jsonl"), "append": True}
+        ),
     }
 
 

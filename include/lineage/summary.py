@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 
@@ -21,7 +22,13 @@ def events_file() -> Path | None:
     return Path(path[len("file://") :] if path.startswith("file://") else path)
 
 
-def summary_section() -> dict:
+def _names(datasets) -> set[str]:
+    return {f"{d['namespace']}/{d['name']}" for d in datasets or [] if not d["name"].endswith(".tmp")}
+
+
+def summary_section(since: datetime | None = None) -> dict:
+    """Counts and datasets of the events in the file (those at or after ``since`` when given:
+    ``make run`` passes its start). Temporary files (``*.tmp``, written then renamed) are left out."""
     path = events_file()
     if path is None:
         return {"transport": "not the file transport (see AIRFLOW__OPENLINEAGE__TRANSPORT)"}
@@ -36,9 +43,14 @@ def summary_section() -> dict:
             if not line.strip():
                 continue
             event = json.loads(line)
+            if since is not None and event.get("eventTime"):
+                if datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")) < since:
+                    continue
             types[event.get("eventType", "?")] += 1
-            ins = {f"{d['namespace']}/{d['name']}" for d in event.get("inputs") or []}
-            outs = {f"{d['namespace']}/{d['name']}" for d in event.get("outputs") or []}
+            ins = {f"{d['namespace']}/{d['name']}" for d in event.get("inputs") or [] if not d["name"].endswith(".tmp")}
+            outs = {
+                f"{d['namespace']}/{d['name']}" for d in event.get("outputs") or [] if not d["name"].endswith(".tmp")
+            }
             if event.get("eventType") == "COMPLETE" and (ins or outs):
                 jobs_with_io.add(event["job"]["name"])
             inputs |= ins
