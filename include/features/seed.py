@@ -11,16 +11,9 @@ import io
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone
 
-WAREHOUSE_COLUMNS = (
-    "station_id",
-    "ts",
-    "temperature_c",
-    "precipitation_mm",
-    "humidity_pct",
-    "is_holiday",
-    "demand",
-    "source_file",
-)
+from include.etl.rules import RAW_COLUMNS
+
+WAREHOUSE_COLUMNS = (*RAW_COLUMNS, "source_file")
 
 
 def _csv_bytes(frame) -> bytes:

@@ -7,7 +7,6 @@ faster than fetching Python tuples. Feature columns come back as float64 (null -
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime
 
 from include.features.build import _as_utc
@@ -28,7 +27,6 @@ def read_features(
     import pandas as pd
     import pyarrow as pa
     from psycopg import sql as pgsql
-    from pyarrow import csv as pacsv
 
     from include.warehouse import db
 
@@ -53,18 +51,8 @@ def read_features(
         "to stdout (format csv, header true)"
     ).format(cols=select_cols, where=where)
 
-    buf = io.BytesIO()
-    conn = db.connect(autocommit=True)
-    try:
-        with conn.cursor() as cur, cur.copy(query) as copy:
-            for chunk in copy:
-                buf.write(chunk)
-    finally:
-        conn.close()
     types = {"station_id": pa.int64(), "ts_ms": pa.int64(), TARGET: pa.int64(), **{c: pa.float64() for c in cols}}
-    buf.seek(0)
-    table = pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(column_types=types))
-    frame = table.to_pandas()
+    frame = db.copy_to_frame(query, types)
     frame.insert(1, "ts", pd.to_datetime(frame.pop("ts_ms"), unit="ms", utc=True))
     return frame
 

@@ -18,7 +18,6 @@ and writes the HTML report (include/monitoring/report.py).
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
@@ -73,26 +72,6 @@ def latest_scored_day(champion: dict) -> date | None:
     return row[0] if row else None
 
 
-def _copy_frame(query, types: dict):
-    """Run ``copy (query) to stdout`` and parse the CSV with pyarrow into a DataFrame."""
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
-
-    from include.warehouse import db
-
-    buf = io.BytesIO()
-    conn = db.connect(autocommit=True)
-    try:
-        with conn.cursor() as cur, cur.copy(query) as copy:
-            for chunk in copy:
-                buf.write(chunk)
-    finally:
-        conn.close()
-    buf.seek(0)
-    opts = pacsv.ConvertOptions(column_types={k: getattr(pa, v)() for k, v in types.items()})
-    return pacsv.read_csv(buf, convert_options=opts).to_pandas()
-
-
 def load_scored(champion: dict, start: datetime, end: datetime):
     """Features, the champion's prediction and the warehouse's truth (``truth``, NaN where it
     has not arrived) of every scored row in [start, end)."""
@@ -100,6 +79,7 @@ def load_scored(champion: dict, start: datetime, end: datetime):
     from psycopg import sql as pgsql
 
     from include.features.store import read_features
+    from include.warehouse import db
 
     feats = read_features(start, end, champion["feature_set_version"])
     query = pgsql.SQL(
@@ -110,7 +90,9 @@ def load_scored(champion: dict, start: datetime, end: datetime):
                   where p.model_version = {model} and p.ts >= {start} and p.ts < {end})
            to stdout (format csv, header true)"""
     ).format(model=pgsql.Literal(champion["version"]), start=pgsql.Literal(start), end=pgsql.Literal(end))
-    preds = _copy_frame(query, {"station_id": "int64", "ts_ms": "int64", "prediction": "float64", "truth": "float64"})
+    preds = db.copy_to_frame(
+        query, {"station_id": "int64", "ts_ms": "int64", "prediction": "float64", "truth": "float64"}
+    )
     preds.insert(1, "ts", pd.to_datetime(preds.pop("ts_ms"), unit="ms", utc=True))
     return feats.merge(preds, on=["station_id", "ts"], how="inner", validate="one_to_one")
 

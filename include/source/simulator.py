@@ -23,18 +23,12 @@ from datetime import date, datetime, time, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from include.etl import rules
+
 HOURS = 24
 HEAT_WAVE_C = 9.0  # temperature shift of the drift (a heat wave), degrees C
 FILE_PREFIX = "demand_"
-RAW_COLUMNS = [
-    "station_id",
-    "ts",
-    "temperature_c",
-    "precipitation_mm",
-    "humidity_pct",
-    "is_holiday",
-    "demand",
-]
+RAW_COLUMNS = list(rules.RAW_COLUMNS)  # the export's columns: the ETL's contract (include/etl/rules.py)
 MALFORMED_KINDS = ("bad_type", "null_required", "out_of_range", "duplicate")
 
 # Fixed public holidays of the simulated city (month, day).

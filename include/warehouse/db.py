@@ -64,3 +64,24 @@ def fetch_all(sql: str, params: tuple | dict | None = None) -> list[tuple]:
 def fetch_one(sql: str, params: tuple | dict | None = None) -> tuple | None:
     rows = fetch_all(sql, params)
     return rows[0] if rows else None
+
+
+def copy_to_frame(query, types: dict):
+    """Run ``copy (...) to stdout (format csv, header true)`` and parse the CSV with pyarrow into a
+    pandas DataFrame. ``types``: column name -> pyarrow type (or its name, e.g. ``"int64"``)."""
+    import io
+
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    buf = io.BytesIO()
+    conn = connect(autocommit=True)
+    try:
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for chunk in copy:
+                buf.write(chunk)
+    finally:
+        conn.close()
+    buf.seek(0)
+    column_types = {k: getattr(pa, v)() if isinstance(v, str) else v for k, v in types.items()}
+    return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(column_types=column_types)).to_pandas()
