@@ -25,11 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def _ts(value: str):
-    from datetime import datetime
-
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+from scripts.stack import parse_ts
 
 
 def trigger_latencies(stack) -> list[float]:
@@ -40,10 +36,12 @@ def trigger_latencies(stack) -> list[float]:
             if not ref.get("triggering", True):
                 continue
             starts = [
-                _ts(t["start_date"]) for t in stack.task_instances(ref["dag_id"], ref["run_id"]) if t.get("start_date")
+                parse_ts(t["start_date"])
+                for t in stack.task_instances(ref["dag_id"], ref["run_id"])
+                if t.get("start_date")
             ]
             if starts:
-                latencies.append((min(starts) - _ts(event["timestamp"])).total_seconds())
+                latencies.append((min(starts) - parse_ts(event["timestamp"])).total_seconds())
     return latencies
 
 

@@ -22,13 +22,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from scripts.stack import parse_ts
+
 START = date(2026, 3, 1)
-
-
-def _ts(value: str):
-    from datetime import datetime
-
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def reset_warehouse() -> None:
@@ -85,12 +81,12 @@ def run(workdir: Path) -> dict:
 
     group = [t for t in tis if t["task_id"].startswith("candidate.") and t.get("start_date") and t.get("end_date")]
     candidates = sorted({t["map_index"] for t in group})
-    starts = [_ts(t["start_date"]) for t in group]
-    ends = [_ts(t["end_date"]) for t in group]
+    starts = [parse_ts(t["start_date"]) for t in group]
+    ends = [parse_ts(t["end_date"]) for t in group]
     wall = (max(ends) - min(starts)).total_seconds()
     total = sum((e - s).total_seconds() for s, e in zip(starts, ends, strict=True))
     train_only = sum(
-        (_ts(t["end_date"]) - _ts(t["start_date"])).total_seconds()
+        (parse_ts(t["end_date"]) - parse_ts(t["start_date"])).total_seconds()
         for t in group
         if t["task_id"] == "candidate.train_candidate"
     )

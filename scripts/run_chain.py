@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from scripts.load_settings import load as load_settings
-from scripts.stack import AirflowStack
+from scripts.stack import AirflowStack, parse_ts
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN = ("etl", "feature_engineering", "training", "drift_monitoring", "rag_ingestion")
@@ -141,13 +141,9 @@ def collect_summary(
     return summary
 
 
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 def _wall_s(runs: list[dict]) -> float | None:
-    starts = [_ts(r["start_date"]) for r in runs if r.get("start_date")]
-    ends = [_ts(r["end_date"]) for r in runs if r.get("end_date")]
+    starts = [parse_ts(r["start_date"]) for r in runs if r.get("start_date")]
+    ends = [parse_ts(r["end_date"]) for r in runs if r.get("end_date")]
     if not starts or not ends:
         return None
     return round((max(ends) - min(starts)).total_seconds(), 1)
@@ -231,7 +227,7 @@ def _settle(stack: AirflowStack, dags: list[str], phase_end: date, timeout: floa
     not count) and no consumer has work left in the data; re-trigger a consumer that has."""
 
     def waiting_for_a_later_file(run: dict) -> bool:
-        interval = _ts(run.get("data_interval_start"))
+        interval = parse_ts(run.get("data_interval_start"))
         return run["dag_id"] == "etl" and interval is not None and interval.date() >= phase_end
 
     for _round in range(4):

@@ -33,6 +33,13 @@ class StackError(RuntimeError):
     pass
 
 
+def parse_ts(value: str | None):
+    """A timestamp of the REST API (ISO 8601, ``Z`` or an offset) as an aware datetime; None stays None."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
 class AirflowStack:
     def __init__(self, env: dict[str, str] | None = None, services: Iterable[str] = SERVICES):
         self.env = dict(os.environ if env is None else env)
