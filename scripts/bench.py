@@ -68,6 +68,20 @@ def reset_databases(admin_uri: str) -> None:
             conn.execute(f"create database {db}")
 
 
+def fresh_databases() -> None:
+    """Empty bench databases: re-created, Airflow's migrated, the warehouse DDL applied."""
+    from include.warehouse import db
+
+    reset_databases(os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres"))
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db.ensure_schema()
+
+
 def print_table(results: dict) -> None:
     print()
     print(f"{'section':10s} {'figure':36s} value")
@@ -92,16 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir()
     os.environ.update(bench_env(workdir))
-    reset_databases(os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres"))
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    from include.warehouse import db
-
-    db.ensure_schema()
+    fresh_databases()
 
     out_path = ROOT / "reports" / "bench.json"
     results: dict = json.loads(out_path.read_text()) if out_path.exists() else {}

@@ -21,8 +21,6 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 from scripts.stack import parse_ts
@@ -46,17 +44,11 @@ def trigger_latencies(stack) -> list[float]:
 
 
 def run(workdir: Path) -> dict:
-    from scripts.bench import reset_databases
+    from scripts.bench import fresh_databases
     from scripts.run_chain import prepare, run_chain, run_days
 
     # a clean slate: the runs and data of other bench sections must not count here
-    reset_databases(os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres"))
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    fresh_databases()
     for key in ("MLOPS_LANDING_URI", "MLOPS_ARCHIVE_URI", "MLOPS_ARTIFACTS_URI"):
         shutil.rmtree(os.environ[key].removeprefix("file://"), ignore_errors=True)
 
