@@ -41,6 +41,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from include.assets import WAREHOUSE_DEMAND
 from include.dag_defaults import WAREHOUSE_POOL, default_args
+from include.deadlines import etl_deadline
 from include.etl.sensor import DayFileSensor
 from include.settings import get_settings
 
@@ -56,6 +57,7 @@ _etl = get_settings().etl
     default_args=default_args(),
     tags=["etl", "warehouse", "quality", "soda"],
     doc_md=__doc__,
+    deadline=etl_deadline(),  # finished within MLOPS_ETL_DEADLINE_S after the interval ends, or alert
 )
 def etl():
     wait_for_file = DayFileSensor(

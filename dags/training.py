@@ -34,8 +34,13 @@ Tasks (``include/training`` holds the logic, this file only wires it):
   ``<artifacts_uri>/models/<version>/`` through ``ObjectStoragePath``; ``evaluate_candidate``
   computes the validation metrics and registers the candidate in ``ml.model_registry``.
 - ``compare`` selects the best candidate (lowest validation MAE) and scores the champion on the
-  same validation rows; ``choose`` (branch) goes to ``promote`` if the candidate is better by
-  ``MLOPS_PROMOTION_MARGIN`` (default 2 %) or no champion exists, else to ``reject``.
+  same validation rows: the policy says promote if the candidate is better by
+  ``MLOPS_PROMOTION_MARGIN`` (default 2 %), no champion exists or the champion cannot be loaded.
+- ``review`` (Airflow's HITL branch operator, include/training/review.py) goes to ``promote`` or
+  ``reject``: on the policy's decision when ``MLOPS_PROMOTION_APPROVAL=auto`` (default; recorded
+  as automatic), or on a reviewer's Approve / Reject in the UI or REST API when ``required``
+  (no answer within ``MLOPS_PROMOTION_APPROVAL_TIMEOUT_S``: Reject). The run's ``approval``
+  param overrides the setting.
 - ``promote`` retires the old champion and promotes the new one in one transaction, alerts
   through the notifier and updates the ``model_registry`` asset; ``reject`` records the decision.
 - ``archive_cold_storage`` moves landing files older than the champion's training window start
@@ -44,17 +49,20 @@ Tasks (``include/training`` holds the logic, this file only wires it):
 Model versions derive from what was trained (window, data checksum, hyperparameters), so
 re-running a run upserts the same registry rows: no duplicates. XCom carries URIs and metrics,
 never models or frames. Failures alert through the notifier of ``default_args``; training tasks
-run on the ``TRAINING_QUEUE`` worker queue. ``max_active_runs=1``.
+run on the ``TRAINING_QUEUE`` worker queue. ``max_active_runs=1``. Deadline: a run must finish
+within ``MLOPS_TRAINING_DEADLINE_S`` (2 h) after it was queued, else an alert (include/deadlines.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import Param, TriggerRule, dag, setup, task, task_group, teardown
+from airflow.sdk import Param, TriggerRule, XComArg, dag, setup, task, task_group, teardown
 
 from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND, MODEL_REGISTRY
 from include.dag_defaults import TRAINING_QUEUE, WAREHOUSE_POOL, default_args
+from include.deadlines import training_deadline
+from include.training.review import PromotionReviewOperator
 
 
 @dag(
@@ -66,7 +74,14 @@ from include.dag_defaults import TRAINING_QUEUE, WAREHOUSE_POOL, default_args
     default_args=default_args(),
     tags=["training", "ml", "registry"],
     doc_md=__doc__,
+    deadline=training_deadline(),
     params={
+        "approval": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "auto", "required"],
+            description="Override MLOPS_PROMOTION_APPROVAL for this run: auto or required (a person approves).",
+        ),
         "force": Param(False, type="boolean", description="Train whatever the retraining policy says."),
         "hyperparameters": Param(
             None, type=["null", "array"], description="Hyperparameter sets overriding the YAML file (same schema)."
@@ -153,21 +168,19 @@ def training():
         results = [results] if isinstance(results, dict) else list(results)
         return steps.compare(results, plan, data)
 
-    @task.branch
-    def choose(decision: dict) -> str:
-        return "promote" if decision["promote"] else "reject"
-
     @task(outlets=[MODEL_REGISTRY], multiple_outputs=False)
-    def promote(decision: dict, plan: dict, **context) -> dict:
+    def promote(decision: dict, plan: dict, review: dict, **context) -> dict:
+        """Make the challenger champion (one transaction), alert, update the registry asset."""
         from include.training import steps
 
-        return steps.promote(decision, plan, context=context)
+        return steps.promote(decision, plan, context=context, review=review)
 
     @task(multiple_outputs=False)
-    def reject(decision: dict, plan: dict) -> dict:
+    def reject(decision: dict, plan: dict, review: dict) -> dict:
+        """Record the challenger as rejected, with the policy's or the reviewer's reason."""
         from include.training import steps
 
-        return steps.reject(decision, plan)
+        return steps.reject(decision, plan, review=review)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
     def archive_cold_storage() -> dict:
@@ -189,8 +202,10 @@ def training():
     the_plan >> hyperparameter_sets
     results = candidate.partial(plan=the_plan, data=data, scratch=scratch).expand(hp=hyperparameter_sets)
     decision = compare(results, the_plan, data)
-    promoted, rejected = promote(decision, the_plan), reject(decision, the_plan)
-    choose(decision) >> [promoted, rejected]
+    review = PromotionReviewOperator(task_id="review")
+    decision >> review
+    the_review = XComArg(review, key="review")
+    promoted, rejected = promote(decision, the_plan, the_review), reject(decision, the_plan, the_review)
     archived = archive_cold_storage()
     [promoted, rejected] >> archived
     archived >> remove_scratch(scratch)

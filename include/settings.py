@@ -122,6 +122,9 @@ class EtlSettings:
     max_quarantine_share: float = field(default_factory=lambda: _env_float("MLOPS_MAX_QUARANTINE_SHARE", 0.05))
     #: rows per chunk when streaming a day's file into the warehouse
     chunk_rows: int = field(default_factory=lambda: _env_int("MLOPS_ETL_CHUNK_ROWS", 100_000))
+    #: a day's run must finish within this many seconds after its interval ends, or after the run
+    #: was created when that is later (a backfill of old days); missed: an alert (Deadline Alert)
+    deadline_s: int = field(default_factory=lambda: _env_int("MLOPS_ETL_DEADLINE_S", 10_800))
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,17 @@ class TrainingSettings:
     cold_storage_age_days: int = field(default_factory=lambda: _env_int("MLOPS_COLD_STORAGE_AGE_DAYS", 7))
     #: CPU threads of one candidate's fit (the mapped candidates run side by side)
     threads_per_candidate: int = field(default_factory=lambda: _env_int("MLOPS_TRAIN_THREADS", 1))
+    #: "auto": the policy's decision stands (recorded as automatic); "required": a person approves
+    #: every promotion in Airflow's Required Actions (HITL), a timeout rejects
+    promotion_approval: str = field(default_factory=lambda: _env("MLOPS_PROMOTION_APPROVAL", "auto"))
+    #: how long a promotion waits for a reviewer before it is rejected (seconds; default one day)
+    approval_timeout_s: int = field(default_factory=lambda: _env_int("MLOPS_PROMOTION_APPROVAL_TIMEOUT_S", 86_400))
+    #: a training run must finish within this many seconds after it was queued (Deadline Alert)
+    deadline_s: int = field(default_factory=lambda: _env_int("MLOPS_TRAINING_DEADLINE_S", 7_200))
+
+    def __post_init__(self):
+        if self.promotion_approval not in ("auto", "required"):
+            raise ValueError(f"MLOPS_PROMOTION_APPROVAL must be 'auto' or 'required', not {self.promotion_approval!r}")
 
 
 @dataclass(frozen=True)

@@ -253,3 +253,23 @@ def as_json(row: dict | None) -> dict | None:
     if row is None:
         return None
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+def record_review(run_id: str, version: str, review: dict) -> None:
+    """Record the promotion review (include/training/review.py) with the run and the model."""
+    from include.warehouse import db
+
+    params = {
+        "run_id": run_id,
+        "version": version,
+        "decision": review["decision"],
+        "by": review.get("by"),
+        "comment": review.get("comment"),
+        "automatic": bool(review.get("automatic")),
+        "at": review.get("at"),
+    }
+    sets = """set review_decision = %(decision)s, reviewed_by = %(by)s, review_comment = %(comment)s,
+                  review_automatic = %(automatic)s, reviewed_at = coalesce(%(at)s::timestamptz, clock_timestamp())"""
+    with db.transaction() as conn:
+        conn.execute(f"update ml.model_registry {sets} where version = %(version)s", params)
+        conn.execute(f"update ml.training_runs {sets} where run_id = %(run_id)s", params)

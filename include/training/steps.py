@@ -279,18 +279,20 @@ def compare(results: list[dict], plan: dict, data: dict) -> dict:
     return decision
 
 
-def promote(decision: dict, plan: dict, context=None) -> dict:
+def promote(decision: dict, plan: dict, context=None, review: dict | None = None) -> dict:
     from include.notify import send_alert
     from include.training import registry
+    from include.training.promotion import final_reason
 
-    out = registry.promote(decision["selected_version"], decision["reason"], run_id=plan["run_id"])
-    registry.record_run_outcome(plan["run_id"], decision["selected_version"], "promoted", decision["reason"])
+    reason = final_reason(decision, review)
+    out = registry.promote(decision["selected_version"], reason, run_id=plan["run_id"])
+    registry.record_run_outcome(plan["run_id"], decision["selected_version"], "promoted", reason)
     if out["changed"]:
         send_alert(
             f"New champion model {decision['selected_version']}",
             {
                 "previous": out["previous"],
-                "reason": decision["reason"],
+                "reason": reason,
                 "candidate_mae": decision["candidate_mae"],
                 "champion_mae": decision["champion_mae"],
                 "training_reason": plan["reason"],
@@ -301,12 +303,14 @@ def promote(decision: dict, plan: dict, context=None) -> dict:
     return out
 
 
-def reject(decision: dict, plan: dict) -> dict:
+def reject(decision: dict, plan: dict, review: dict | None = None) -> dict:
     from include.training import registry
+    from include.training.promotion import final_reason
 
-    registry.reject(decision["selected_version"], decision["reason"], run_id=plan["run_id"])
-    registry.record_run_outcome(plan["run_id"], decision["selected_version"], "rejected", decision["reason"])
-    return {"rejected": decision["selected_version"], "reason": decision["reason"]}
+    reason = final_reason(decision, review)
+    registry.reject(decision["selected_version"], reason, run_id=plan["run_id"])
+    registry.record_run_outcome(plan["run_id"], decision["selected_version"], "rejected", reason)
+    return {"rejected": decision["selected_version"], "reason": reason}
 
 
 def archive_cold_storage() -> dict:

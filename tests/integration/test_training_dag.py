@@ -85,7 +85,7 @@ def test_k_sets_map_k_candidates_first_model_becomes_champion_and_reruns_add_not
     states = tis(dr)
     for task_id in ("candidate.train_candidate", "candidate.evaluate_candidate"):
         assert sorted(m for (t, m), s in states.items() if t == task_id and s == "success") == [0, 1, 2]
-    assert states[("choose", -1)] == "success" and states[("promote", -1)] == "success"
+    assert states[("review", -1)] == "success" and states[("promote", -1)] == "success"
     assert states[("reject", -1)] == "skipped"
     assert states[("archive_cold_storage", -1)] == "success"
     assert states[("remove_scratch", -1)] == "success" and scratch_dirs(tmp_storage) == []

@@ -55,3 +55,17 @@ create table if not exists ml.training_runs (
     outcome_reason      text,
     finished_at         timestamptz
 );
+
+-- The promotion review (include/training/review.py): approved | rejected, by whom (null when
+-- automatic or on a timeout), the comment, whether no person decided, and when. Added in place so
+-- that an existing warehouse gets them.
+alter table ml.model_registry add column if not exists review_decision text;
+alter table ml.model_registry add column if not exists reviewed_by text;
+alter table ml.model_registry add column if not exists review_comment text;
+alter table ml.model_registry add column if not exists review_automatic boolean;
+alter table ml.model_registry add column if not exists reviewed_at timestamptz;
+alter table ml.training_runs add column if not exists review_decision text;
+alter table ml.training_runs add column if not exists reviewed_by text;
+alter table ml.training_runs add column if not exists review_comment text;
+alter table ml.training_runs add column if not exists review_automatic boolean;
+alter table ml.training_runs add column if not exists reviewed_at timestamptz;
