@@ -16,7 +16,8 @@ from include.deadlines import IntervalEndOrCreation
 
 def _fastapi_apps() -> list[dict]:
     try:
-        from include.mlops_view.app import URL_PREFIX, create_app
+        from include.mlops_view import URL_PREFIX
+        from include.mlops_view.app import create_app
     except ImportError:  # fastapi is part of the api-server; other components do not need the app
         return []
     return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "MLOps view"}]

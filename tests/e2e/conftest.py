@@ -1,0 +1,164 @@
+"""One real Airflow stack shared by the HITL, deadline and browser tests (tests/e2e/test_hitl.py,
+tests/e2e/test_ui.py), with its own AIRFLOW_HOME, metadata database, warehouse and port.
+
+The warehouse is filled by the project's own code, as the ETL and feature DAGs would: the
+simulated source writes eight days of files (one of them with a fifth of its rows malformed),
+``load_day`` and the Soda gate load and check each day (that day fails its gate), and
+``build_pending`` builds the features. The training, drift and RAG runs then go through the
+stack's scheduler. Short settings keep it quick: a review times out after 15 s, a training run
+has a 25 s deadline, an ETL run 5 s after its interval ends (or after it was created).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _RUN, _TMP, _admin_exec, _db_uri
+
+DAYS = 8
+FAILING_DAY = 3  # 0-based: this day's file is a fifth malformed, its gate fails
+REVIEW_TIMEOUT_S = 15
+TRAINING_DEADLINE_S = 25
+ETL_DEADLINE_S = 5
+ROWS_PER_DAY = 480  # 20 stations
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def populate(start: date) -> dict:
+    """Deliver, load, gate and build features for DAYS days from ``start`` (project code)."""
+    from include.etl.loading import load_day
+    from include.features.build import build_pending
+    from include.quality.gate import run_gate
+    from include.settings import get_settings
+    from include.source.simulator import SourceConfig, write_range
+
+    s = get_settings()
+    landing = s.storage.path(s.storage.landing_uri)
+    landing.mkdir(parents=True, exist_ok=True)
+    cfg = SourceConfig(rows_per_day=ROWS_PER_DAY, seed=7, drift_start=start + timedelta(days=DAYS - 2))
+    bad = start + timedelta(days=FAILING_DAY)
+    write_range(start, bad, landing, cfg)
+    write_range(bad, bad + timedelta(days=1), landing, SourceConfig(**{**cfg.__dict__, "malformed_share": 0.2}))
+    write_range(bad + timedelta(days=1), start + timedelta(days=DAYS), landing, cfg)
+    gates = {}
+    for i in range(DAYS):
+        day = start + timedelta(days=i)
+        load_day(day)
+        t0 = datetime.combine(day, dtime(0), tzinfo=timezone.utc)
+        try:
+            gates[day] = run_gate(t0, t0 + timedelta(days=1)).summary()["status"]
+        except Exception as exc:  # the failing day: recorded in the ledger, raised to stop the DAG
+            gates[day] = f"failed: {type(exc).__name__}"
+    build_pending()
+    return gates
+
+
+@pytest.fixture(scope="package")
+def hitl_stack():
+    """(stack, info): the running stack; DAGs paused except ``training`` and ``etl``."""
+    from scripts.load_settings import load as load_settings
+    from scripts.stack import AirflowStack
+
+    airflow_db, warehouse_db = f"{_RUN}_hitl_airflow", f"{_RUN}_hitl_wh"
+    for name in (airflow_db, warehouse_db):
+        _admin_exec(f"drop database if exists {name} with (force)")
+        _admin_exec(f"create database {name}")
+    root = Path(_TMP) / "hitl"
+    port = _free_port()
+    env = {
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _db_uri(airflow_db, "postgresql+psycopg"),
+        "MLOPS_WAREHOUSE_URI": _db_uri(warehouse_db),
+        "AIRFLOW_CONN_WAREHOUSE": _db_uri(warehouse_db),
+        "MLOPS_LANDING_URI": "file://" + str(root / "landing"),
+        "MLOPS_ARCHIVE_URI": "file://" + str(root / "archive"),
+        "MLOPS_ARTIFACTS_URI": "file://" + str(root / "artifacts"),
+        "MLOPS_REPORTS_DIR": str(root / "reports"),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "MLOPS_RETRY_DELAY_S": "5",
+        "MLOPS_FILE_POKE_INTERVAL_S": "5",
+        "MLOPS_FILE_WAIT_TIMEOUT_S": "600",
+        "MLOPS_TRAIN_WINDOW_DAYS": "7",
+        "MLOPS_TRAIN_VALID_DAYS": "2",
+        "MLOPS_TRAIN_MIN_DAYS": "3",
+        "MLOPS_PROMOTION_APPROVAL": "auto",
+        "MLOPS_PROMOTION_APPROVAL_TIMEOUT_S": str(REVIEW_TIMEOUT_S),
+        "MLOPS_TRAINING_DEADLINE_S": str(TRAINING_DEADLINE_S),
+        "MLOPS_ETL_DEADLINE_S": str(ETL_DEADLINE_S),
+    }
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():
+        mp.setenv(key, value)
+    stack = None
+    try:
+        from include.warehouse import db
+
+        db.ensure_schema()
+        t0 = time.monotonic()
+        start = datetime.now(timezone.utc).date() - timedelta(days=DAYS + 1)
+        gates = populate(start)
+        populate_s = time.monotonic() - t0
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            check=True,
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        stack = AirflowStack(os.environ.copy())
+        stack.start()
+        load_settings(stack)  # pools (warehouse, embeddings), connections, variables
+        stack.wait_dags(["training", "etl", "drift_monitoring", "rag_ingestion"])
+        stack.set_paused("training", False)
+        info = {"start": start, "gates": gates, "populate_s": populate_s, "reports": root / "reports", "env": env}
+        yield stack, info
+    finally:
+        if stack is not None:
+            stack.stop()
+        mp.undo()
+        if not os.environ.get("MLOPS_KEEP_TEST_DB"):
+            for name in (airflow_db, warehouse_db):
+                try:
+                    _admin_exec(f"drop database if exists {name} with (force)")
+                except Exception:
+                    pass
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
+    """Poll ``predicate`` until it returns something truthy; that value, or fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def read_alerts(reports: Path) -> list[dict]:
+    import json
+
+    path = reports / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
