@@ -47,7 +47,8 @@ HEAVY_MODULES = (
 _PARSE_SCRIPT = textwrap.dedent(
     """
     import json, sys, time
-    import airflow, airflow.sdk  # Airflow itself is not part of the DAG folder's parse time
+    import airflow, airflow.sdk  # Airflow itself is not part of the DAG folder's parse time, nor what
+    import airflow.dag_processing.processor  # the dag-processor has loaded before it parses (task runner)
     from airflow.dag_processing.dagbag import DagBag
 
     before = set(sys.modules)

@@ -2,7 +2,7 @@
 tests/e2e/test_ui.py), with its own AIRFLOW_HOME, metadata database, warehouse and port.
 
 The warehouse is filled by the project's own code, as the ETL and feature DAGs would: the
-simulated source writes eight days of files (one of them with a fifth of its rows malformed),
+simulated source writes eight days of files (and three later ones, for the UI test) (one of them with a fifth of its rows malformed),
 ``load_day`` and the Soda gate load and check each day (that day fails its gate), and
 ``build_pending`` builds the features. The training, drift and RAG runs then go through the
 stack's scheduler. Short settings keep it quick: a review times out after 15 s, a training run
@@ -30,6 +30,7 @@ REVIEW_TIMEOUT_S = 15
 TRAINING_DEADLINE_S = 25
 ETL_DEADLINE_S = 5
 ROWS_PER_DAY = 480  # 20 stations
+EXTRA_DAYS = 3  # after the champion's window (drift from the second): what drift monitoring evaluates
 
 
 def _free_port() -> int:
@@ -38,8 +39,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def populate(start: date) -> dict:
-    """Deliver, load, gate and build features for DAYS days from ``start`` (project code)."""
+def populate(start: date, first: int = 0, last: int = DAYS) -> dict:
+    """Deliver, load, gate and build features for days ``first`` .. ``last - 1`` after ``start``
+    (project code). The last EXTRA_DAYS drift; the UI test adds them after the training runs."""
     from include.etl.loading import load_day
     from include.features.build import build_pending
     from include.quality.gate import run_gate
@@ -49,13 +51,13 @@ def populate(start: date) -> dict:
     s = get_settings()
     landing = s.storage.path(s.storage.landing_uri)
     landing.mkdir(parents=True, exist_ok=True)
-    cfg = SourceConfig(rows_per_day=ROWS_PER_DAY, seed=7, drift_start=start + timedelta(days=DAYS - 2))
+    cfg = SourceConfig(rows_per_day=ROWS_PER_DAY, seed=7, drift_start=start + timedelta(days=DAYS + 1))
     bad = start + timedelta(days=FAILING_DAY)
     write_range(start, bad, landing, cfg)
     write_range(bad, bad + timedelta(days=1), landing, SourceConfig(**{**cfg.__dict__, "malformed_share": 0.2}))
-    write_range(bad + timedelta(days=1), start + timedelta(days=DAYS), landing, cfg)
+    write_range(bad + timedelta(days=1), start + timedelta(days=DAYS + EXTRA_DAYS), landing, cfg)
     gates = {}
-    for i in range(DAYS):
+    for i in range(first, last):
         day = start + timedelta(days=i)
         load_day(day)
         t0 = datetime.combine(day, dtime(0), tzinfo=timezone.utc)
@@ -117,7 +119,8 @@ def hitl_stack():
 
         db.ensure_schema()
         t0 = time.monotonic()
-        start = datetime.now(timezone.utc).date() - timedelta(days=DAYS + 1)
+        # the extra days end the day before yesterday: yesterday's file never comes (the ETL deadline test)
+        start = datetime.now(timezone.utc).date() - timedelta(days=DAYS + EXTRA_DAYS + 1)
         gates = populate(start)
         populate_s = time.monotonic() - t0
         subprocess.run(

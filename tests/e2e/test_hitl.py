@@ -53,21 +53,25 @@ def hitl_path(run_id: str) -> str:
 
 
 def wait_review(stack, run_id: str) -> dict:
-    """The review request, once the task is parked in ``awaiting_input``. A person takes seconds to
-    answer: an answer within the scheduler's next loop after parking races Airflow 3.3.2's executor
-    event of the parked workload (the resumed try is marked up_for_retry), so the reviewer here
-    also waits a moment, as a person would."""
+    """The review request, once the scheduler has seen the task parked. An answer that arrives before
+    the scheduler has processed the executor's event of the parked workload races it in Airflow 3.3.2
+    (the resumed try is marked up_for_retry and the answer is lost), so the reviewer waits for the
+    scheduler's "TaskInstance Finished ... state=awaiting_input" line, as a person takes seconds anyway."""
+    log = stack.run_dir / "scheduler.log"
 
-    def asked():
-        try:
-            detail = stack.api("GET", hitl_path(run_id))
-        except Exception:
+    def parked():
+        if states(stack, run_id).get("review") != "awaiting_input":
             return None
-        return detail if states(stack, run_id).get("review") == "awaiting_input" else None
+        return any(
+            "TaskInstance Finished" in line
+            and f"run_id={run_id}," in line
+            and "task_id=review," in line
+            and "state=awaiting_input" in line
+            for line in log.read_text(errors="replace").splitlines()
+        )
 
-    detail = wait_for(asked, 150, f"the review request of {run_id}", every=2.0)
-    time.sleep(3)
-    return detail
+    wait_for(parked, 150, f"the review request of {run_id}", every=2.0)
+    return stack.api("GET", hitl_path(run_id))
 
 
 def row(sql: str, *params):
