@@ -2,8 +2,8 @@
 tests/e2e/test_ui.py), with its own AIRFLOW_HOME, metadata database, warehouse and port.
 
 The warehouse is filled by the project's own code, as the ETL and feature DAGs would: the
-simulated source writes eight days of files (and three later ones, for the UI test) (one of them with a fifth of its rows malformed),
-``load_day`` and the Soda gate load and check each day (that day fails its gate), and
+simulated source writes eight days of files (one of them with a fifth of its rows malformed; three
+more days for the UI test), ``load_day`` and the Soda gate load and check each day (that day fails its gate), and
 ``build_pending`` builds the features. The training, drift and RAG runs then go through the
 stack's scheduler. Short settings keep it quick: a review times out after 15 s, a training run
 has a 25 s deadline, an ETL run 5 s after its interval ends (or after it was created).
