@@ -28,6 +28,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from include.mlops_view import address as mlops_view_address
 from scripts.load_settings import load as load_settings
 from scripts.stack import AirflowStack, parse_ts
 
@@ -168,6 +169,7 @@ def print_summary(summary: dict, stack: AirflowStack) -> None:
     print("=" * 72)
     print("Summary: reports/run_summary.json    Alerts: reports/alerts.jsonl")
     print(f"Airflow UI: {stack.base_url}  (login {user} / {password})  -- `make stop` stops it")
+    print(mlops_view_address(stack.base_url))
 
 
 def run_phases(start: date, end: date, drift_start: date | None) -> list[tuple[date, date]]:
