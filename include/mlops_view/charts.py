@@ -27,7 +27,7 @@ def quality_chart(days: list[dict], max_share: float) -> str:
     """Rows loaded per day (bars coloured by the gate's status) and the share quarantined (dots)."""
     if not days:
         return '<p class="empty">No day loaded yet.</p>'
-    w, h, left, bottom, top = max(360, 28 * len(days) + 80), 220, 50, 40, 14
+    w, h, left, bottom, top = max(360, 36 * len(days) + 90), 220, 50, 40, 14
     plot_h = h - bottom - top
     step = (w - left - 40) / len(days)
     top_rows = max(d["rows_loaded"] for d in days) or 1
