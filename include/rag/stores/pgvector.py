@@ -193,7 +193,21 @@ def delete_documents(conn, doc_paths: Sequence[str]) -> dict[str, int]:
     return {"documents_deleted": docs, "chunks_deleted": chunks}
 
 
-def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[dict[str, Any]]:
+# Full-text side: the query gets the same treatment as the generated column ``tsv`` (005_rag.sql).
+_TSQUERY = (
+    "(select coalesce(array_to_string(array(select quote_literal(l) from unnest(tsvector_to_array("
+    "to_tsvector('english', regexp_replace(%(q)s, '[./:]+', ' ', 'g')))) l where l !~ '\\\\'), %(op)s), '')"
+    ")::tsquery"
+)
+_ROW = "chunk_id, doc_path, position, heading, text, metadata"
+
+
+def _hits(rows) -> list[dict[str, Any]]:
+    names = ("chunk_id", "doc_path", "position", "heading", "text", "metadata", "score")
+    return [{**dict(zip(names, r, strict=True)), "score": float(r[6])} for r in rows]
+
+
+def vector_search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[dict[str, Any]]:
     """Top-k chunks by cosine similarity, through the HNSW index of ``dimension``."""
     register(conn)
     expr = vector_expr(dimension)
@@ -204,8 +218,7 @@ def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[
         conn.execute(f"set local hnsw.ef_search = {max(40, 4 * int(k))}")
         rows = conn.execute(
             f"""
-            select chunk_id, doc_path, position, heading, text, metadata,
-                   1 - ({expr} <=> {qcast}) as score
+            select {_ROW}, 1 - ({expr} <=> {qcast}) as score
             from rag.chunks
             where dimension = {int(dimension)} and model_name = %(model)s
             order by {expr} <=> {qcast}
@@ -213,15 +226,28 @@ def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[
             """,
             {"q": query_vector, "model": model_name, "k": int(k)},
         ).fetchall()
-    return [
-        {
-            "chunk_id": r[0],
-            "doc_path": r[1],
-            "position": r[2],
-            "heading": r[3],
-            "text": r[4],
-            "metadata": r[5],
-            "score": float(r[6]),
-        }
-        for r in rows
-    ]
+    return _hits(rows)
+
+
+def keyword_search(
+    conn, question: str, k: int, model_name: str, dimension: int, match: str = "any"
+) -> list[dict[str, Any]]:
+    """Top-k chunks by PostgreSQL full-text rank (``ts_rank``), through the GIN index on ``tsv``.
+
+    ``match="any"``: a chunk qualifies with one of the question's terms (a plain keyword search);
+    ``"all"``: only chunks holding every term (``plainto_tsquery``'s rule), the precise list that
+    hybrid search fuses with the vector ranking.
+    """
+    if match not in ("any", "all"):
+        raise ValueError(f"match must be 'any' or 'all', got {match!r}")
+    rows = conn.execute(
+        f"""
+        select {_ROW}, ts_rank(tsv, query) as score
+        from rag.chunks, (select {_TSQUERY} as query) q
+        where tsv @@ query and dimension = %(dim)s and model_name = %(model)s
+        order by score desc, chunk_id
+        limit %(k)s
+        """,
+        {"q": question, "op": " | " if match == "any" else " & ", "model": model_name, "dim": int(dimension), "k": int(k)},
+    ).fetchall()
+    return _hits(rows)

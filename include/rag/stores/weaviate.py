@@ -10,7 +10,8 @@
   replaces objects instead of duplicating them. Any per-object error of a batch raises
   :class:`WeaviateWriteError` (the client only logs them).
 - ``delete_*``: ``delete_many`` with filters; failures raise.
-- ``search``: ``near_vector`` restricted to the current model.
+- ``vector_search`` / ``keyword_search`` / ``hybrid_search``: ``near_vector``, ``bm25`` and
+  ``hybrid`` queries restricted to the current model.
 
 ``include.rag.pipeline.sync_weaviate`` decides what to write from the ``rag.weaviate_sync`` ledger.
 """
@@ -34,6 +35,8 @@ PROPERTIES = (
     ("dimension", "int", None),
 )
 RETURN_PROPERTIES = ["chunk_id", "doc_path", "position", "heading", "text", "title", "model_name"]
+KEYWORD_PROPERTIES = ("heading", "text")  # what BM25 reads (the text starts with the breadcrumb)
+HYBRID_ALPHA = 0.5
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS: one delete_many matches at most this
 
 
@@ -164,28 +167,74 @@ def delete_stale(collection, versions: dict[str, str]) -> int:
     return _delete(collection, where)
 
 
-def search(collection, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
-    from weaviate.classes.query import Filter, MetadataQuery
+def _hits(result, score) -> list[dict[str, Any]]:
+    return [
+        {
+            "chunk_id": o.properties["chunk_id"],
+            "doc_path": o.properties["doc_path"],
+            "position": int(o.properties["position"]),
+            "heading": o.properties["heading"],
+            "text": o.properties["text"],
+            "metadata": {"title": o.properties.get("title")},
+            "score": score(o.metadata),
+        }
+        for o in result.objects
+    ]
+
+
+def _of_model(model_name: str):
+    from weaviate.classes.query import Filter
+
+    return Filter.by_property("model_name").equal(model_name)
+
+
+def vector_search(collection, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
+    """``near_vector``: top-k by cosine similarity among this model's objects."""
+    from weaviate.classes.query import MetadataQuery
 
     result = collection.query.near_vector(
         near_vector=[float(x) for x in query_vector],
         limit=int(k),
-        filters=Filter.by_property("model_name").equal(model_name),
+        filters=_of_model(model_name),
         return_metadata=MetadataQuery(distance=True),
         return_properties=RETURN_PROPERTIES,
     )
-    hits = []
-    for obj in result.objects:
-        p = obj.properties
-        hits.append(
-            {
-                "chunk_id": p["chunk_id"],
-                "doc_path": p["doc_path"],
-                "position": int(p["position"]),
-                "heading": p["heading"],
-                "text": p["text"],
-                "metadata": {"title": p.get("title")},
-                "score": 1.0 - float(obj.metadata.distance),
-            }
-        )
-    return hits
+    return _hits(result, lambda m: 1.0 - float(m.distance))
+
+
+def keyword_search(collection, question: str, k: int, model_name: str) -> list[dict[str, Any]]:
+    """``bm25`` over the text properties (any term), among this model's objects."""
+    from weaviate.classes.query import MetadataQuery
+
+    result = collection.query.bm25(
+        query=question,
+        query_properties=list(KEYWORD_PROPERTIES),
+        limit=int(k),
+        filters=_of_model(model_name),
+        return_metadata=MetadataQuery(score=True),
+        return_properties=RETURN_PROPERTIES,
+    )
+    return _hits(result, lambda m: float(m.score))
+
+
+def hybrid_search(collection, question: str, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
+    """Weaviate's ``hybrid`` query: BM25 (every term, as on pgvector) and the vector, rank-fused.
+
+    ``alpha`` 0.5 weighs both sides equally; ``HybridFusion.RANKED`` is reciprocal rank fusion,
+    the same rule as ``include.rag.search.rrf`` on pgvector.
+    """
+    from weaviate.classes.query import BM25OperatorOptions, HybridFusion, MetadataQuery
+
+    result = collection.query.hybrid(
+        query=question,
+        vector=[float(x) for x in query_vector],
+        alpha=HYBRID_ALPHA,
+        query_properties=list(KEYWORD_PROPERTIES),
+        fusion_type=HybridFusion.RANKED,
+        bm25_operator=BM25OperatorOptions.and_(),
+        limit=int(k),
+        filters=_of_model(model_name),
+        return_metadata=MetadataQuery(score=True),
+        return_properties=RETURN_PROPERTIES,
+    )
+    return _hits(result, lambda m: float(m.score))
