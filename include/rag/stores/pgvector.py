@@ -248,6 +248,12 @@ def keyword_search(
         order by score desc, chunk_id
         limit %(k)s
         """,
-        {"q": question, "op": " | " if match == "any" else " & ", "model": model_name, "dim": int(dimension), "k": int(k)},
+        {
+            "q": question,
+            "op": " | " if match == "any" else " & ",
+            "model": model_name,
+            "dim": int(dimension),
+            "k": int(k),
+        },
     ).fetchall()
     return _hits(rows)
