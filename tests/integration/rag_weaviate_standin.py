@@ -17,8 +17,8 @@ side's scores min-max normalised, weighted the same way).
 What it checks like a server would: the collection exists, properties are declared in the
 schema (auto-schema off), every vector of a collection has the same dimension, UUIDs are
 valid. What it does not model: HNSW (search is exact cosine), tokenizations other than ``word``
-(filters compare exact values), BM25F, replication, multi-tenancy, auth. Failures can be injected: ``reject`` (chunk ids whose objects
-get a per-object batch error), ``fail_all_batches``.
+(filters compare exact values), BM25F, replication, multi-tenancy, auth. Failures can be
+injected: ``reject`` (chunk ids whose objects get a per-object batch error), ``fail_all_batches``.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class _Store:
         self.reject: set[str] = set()  # chunk_id values to reject in batches
         self.fail_all_batches = False
         self.calls: list[str] = []
+        self.searches: list[str] = []  # kind of each Search request: near_vector, bm25_search, hybrid_search, fetch
 
 
 def _decode_vector(data: bytes) -> np.ndarray:
@@ -179,7 +180,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
 
     def Search(self, request, context):
         s = self.s
+        kind = next((k for k in ("near_vector", "bm25_search", "hybrid_search") if request.HasField(k)), "fetch")
         s.calls.append("Search")
+        s.searches.append(kind)
         with s.lock:
             if request.collection not in s.classes:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"class {request.collection} not found")

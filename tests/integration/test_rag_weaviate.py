@@ -5,7 +5,8 @@ client's real REST calls and real gRPC messages (its own generated stubs). Every
 side is real: the hook builds the client from an Airflow connection, the DAG runs with
 ``dag.test()``, pgvector is the real PostgreSQL, embeddings come from the real local model.
 Covered: collection creation, upsert, re-run without duplicates, deletes, a failed batch
-raising (and the next run repairing), search, model change, unreachable server.
+raising (and the next run repairing), vector, keyword (bm25) and hybrid search, model change,
+unreachable server.
 """
 
 from __future__ import annotations
@@ -187,11 +188,32 @@ class TestWeaviateMirror:
         from include.rag.search import search
 
         q = "how are Weaviate object UUIDs chosen so that re-runs do not duplicate objects?"
-        wv_hits = search(q, k=3, store="weaviate")
-        pg_hits = search(q, k=3, store="pgvector")
+        wv_hits = search(q, k=3, store="weaviate", mode="vector")
+        pg_hits = search(q, k=3, store="pgvector", mode="vector")
         assert wv_hits[0].doc_path == "reference/vector-stores.md"
         assert [h.chunk_id for h in wv_hits] == [h.chunk_id for h in pg_hits]
         assert wv_hits[0].score == pytest.approx(pg_hits[0].score, abs=1e-4)
+
+    def test_5b_keyword_and_hybrid_queries_through_weaviate(self, wv_env):
+        """bm25 and hybrid go to the server as the client's real gRPC queries; an exact setting
+        name, which the vector ranking misses, comes first in both stores' hybrid results."""
+        from include.rag.search import search
+
+        server = wv_env["server"]
+        server.store.searches.clear()
+        ident = "MLOPS_RAG_BATCH_CHUNKS"
+        assert search(ident, k=3, store="weaviate", mode="keyword")[0].doc_path == "runbooks/rag_ingestion.md"
+        hybrid = search(ident, k=3, store="weaviate")  # the default mode
+        assert server.store.searches == ["bm25_search", "hybrid_search"]
+        assert hybrid[0].doc_path == "runbooks/rag_ingestion.md"
+        assert "MLOPS_RAG_BATCH_CHUNKS" in hybrid[0].text
+        assert hybrid[0].chunk_id == search(ident, k=3, store="pgvector")[0].chunk_id
+        assert hybrid[0].score > hybrid[1].score > 0
+        # every term must match on the BM25 side: a word found nowhere leaves only the vector side
+        only_vector = search(ident + " zebra", k=3, store="weaviate")
+        assert [h.chunk_id for h in only_vector] == [
+            h.chunk_id for h in search(ident + " zebra", k=3, store="weaviate", mode="vector")
+        ]
 
     def test_6_model_change_recreates_collection(self, wv_env):
         from include.rag import pipeline

@@ -223,7 +223,7 @@ def hybrid_search(collection, question: str, query_vector, k: int, model_name: s
     ``alpha`` 0.5 weighs both sides equally; ``HybridFusion.RANKED`` is reciprocal rank fusion,
     the same rule as ``include.rag.search.rrf`` on pgvector.
     """
-    from weaviate.classes.query import BM25OperatorOptions, HybridFusion, MetadataQuery
+    from weaviate.classes.query import BM25Operator, HybridFusion, MetadataQuery
 
     result = collection.query.hybrid(
         query=question,
@@ -231,7 +231,7 @@ def hybrid_search(collection, question: str, query_vector, k: int, model_name: s
         alpha=HYBRID_ALPHA,
         query_properties=list(KEYWORD_PROPERTIES),
         fusion_type=HybridFusion.RANKED,
-        bm25_operator=BM25OperatorOptions.and_(),
+        bm25_operator=BM25Operator.and_(),
         limit=int(k),
         filters=_of_model(model_name),
         return_metadata=MetadataQuery(score=True),
