@@ -120,7 +120,7 @@ class TestWeaviateMirror:
         assert server.store.calls.count("BatchObjects") >= n / 7  # batches of MLOPS_WEAVIATE_BATCH_SIZE
 
     def test_2_rerun_and_full_resync_do_not_duplicate(self, wv_env):
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
         from include.warehouse import db
 
         server = wv_env["server"]
@@ -130,7 +130,7 @@ class TestWeaviateMirror:
         assert dr.state == "success" and "BatchObjects" not in server.store.calls
         with db.transaction() as conn:
             conn.execute("delete from rag.weaviate_sync")  # forget the ledger: everything is re-sent
-        stats = pipeline.sync_weaviate()
+        stats = weaviate_sync.sync_weaviate()
         assert stats["objects_written"] == n and stats["documents_synced"] == len(SUBSET)
         assert assert_mirror_equals_pgvector(server) == n
 
@@ -146,7 +146,7 @@ class TestWeaviateMirror:
         assert "guides/faq.html" not in ledger()
 
     def test_4_failed_batch_raises_and_next_run_repairs(self, wv_env):
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
         from include.rag.chunking import ChunkConfig, chunk_document
         from include.rag.documents import parse
         from include.rag.stores.weaviate import WeaviateWriteError
@@ -174,12 +174,12 @@ class TestWeaviateMirror:
         # 2. every object rejected (the client raises its own error): ours, naming a chunk
         server.store.reject.update(new_ids)
         with pytest.raises(WeaviateWriteError, match="reference/glossary.md::"):
-            pipeline.sync_weaviate()
+            weaviate_sync.sync_weaviate()
         assert ledger()[rel] == old_hash
 
         # 3. server healthy again: the next sync repairs exactly what was missing
         server.store.reject.clear()
-        stats = pipeline.sync_weaviate()
+        stats = weaviate_sync.sync_weaviate()
         assert stats["documents_synced"] == 1
         assert_mirror_equals_pgvector(server)
         assert ledger()[rel] != old_hash
@@ -216,13 +216,13 @@ class TestWeaviateMirror:
         ]
 
     def test_6_model_change_recreates_collection(self, wv_env):
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
         from include.warehouse import db
         from tests.integration.test_rag_ingestion import HashingEmbedder
 
         server = wv_env["server"]
-        assert pipeline.setup_weaviate()["status"] == "exists"
-        result = pipeline.setup_weaviate(HashingEmbedder())
+        assert weaviate_sync.setup_weaviate()["status"] == "exists"
+        result = weaviate_sync.setup_weaviate(HashingEmbedder())
         assert result["status"] == "recreated"
         assert server.objects(COLLECTION) == {}
         assert db.fetch_one("select count(*) from rag.weaviate_sync")[0] == 0
@@ -231,7 +231,7 @@ class TestWeaviateMirror:
         import json
         import socket
 
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -241,4 +241,4 @@ class TestWeaviateMirror:
             json.dumps({"conn_type": "weaviate", "host": "127.0.0.1", "port": port, "extra": {"grpc_port": port}}),
         )
         with pytest.raises(Exception, match="(?i)connect"):
-            pipeline.setup_weaviate()
+            weaviate_sync.setup_weaviate()

@@ -22,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from include.settings import get_settings
+
 PROPERTIES = (
     # name, data type, tokenization (None = the server's default, word)
     ("chunk_id", "text", "field"),
@@ -56,8 +58,6 @@ def connect(conn_id: str | None = None) -> Iterator[Any]:
     from airflow.providers.weaviate.hooks.weaviate import WeaviateHook
 
     if conn_id is None:
-        from include.settings import get_settings
-
         conn_id = get_settings().rag.weaviate_conn_id
     client = WeaviateHook(conn_id=conn_id).get_conn()
     try:
