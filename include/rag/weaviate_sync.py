@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 from include.rag.embedders import get_embedder
 from include.rag.stores import pgvector as pg
@@ -23,7 +22,7 @@ def doc_version(content_hash: str, signature: str) -> str:
     return content_hash[:24] + "-" + hashlib.sha256(signature.encode()).hexdigest()[:8]
 
 
-def setup_weaviate(embedder=None) -> dict[str, Any]:
+def setup_weaviate(embedder=None) -> dict[str, object]:
     """Create the Weaviate collection if missing (re-create it if it holds another model)."""
     rag = get_settings().rag
     embedder = embedder if embedder is not None else get_embedder()
@@ -55,7 +54,7 @@ def _sync_group(conn, collection, group, model_name: str, batch_size: int) -> di
     return {"objects_written": written, "objects_deleted": deleted}
 
 
-def sync_weaviate(embedder=None) -> dict[str, Any]:
+def sync_weaviate(embedder=None) -> dict[str, object]:
     """Bring the Weaviate collection up to pgvector, from the ``rag.weaviate_sync`` ledger.
 
     1. ensure the collection (a new one empties the ledger: everything is resent);

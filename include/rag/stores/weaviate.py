@@ -182,37 +182,30 @@ def _hits(result, score) -> list[dict[str, Any]]:
     ]
 
 
-def _of_model(model_name: str):
-    from weaviate.classes.query import Filter
+def _common(k: int, model_name: str, metadata: str) -> dict[str, Any]:
+    """The arguments every query shares: limit, this model's objects only, what to return."""
+    from weaviate.classes.query import Filter, MetadataQuery
 
-    return Filter.by_property("model_name").equal(model_name)
+    return {
+        "limit": int(k),
+        "filters": Filter.by_property("model_name").equal(model_name),
+        "return_metadata": MetadataQuery(**{metadata: True}),
+        "return_properties": RETURN_PROPERTIES,
+    }
 
 
 def vector_search(collection, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
     """``near_vector``: top-k by cosine similarity among this model's objects."""
-    from weaviate.classes.query import MetadataQuery
-
     result = collection.query.near_vector(
-        near_vector=[float(x) for x in query_vector],
-        limit=int(k),
-        filters=_of_model(model_name),
-        return_metadata=MetadataQuery(distance=True),
-        return_properties=RETURN_PROPERTIES,
+        near_vector=[float(x) for x in query_vector], **_common(k, model_name, "distance")
     )
     return _hits(result, lambda m: 1.0 - float(m.distance))
 
 
 def keyword_search(collection, question: str, k: int, model_name: str) -> list[dict[str, Any]]:
     """``bm25`` over the text properties (any term), among this model's objects."""
-    from weaviate.classes.query import MetadataQuery
-
     result = collection.query.bm25(
-        query=question,
-        query_properties=list(KEYWORD_PROPERTIES),
-        limit=int(k),
-        filters=_of_model(model_name),
-        return_metadata=MetadataQuery(score=True),
-        return_properties=RETURN_PROPERTIES,
+        query=question, query_properties=list(KEYWORD_PROPERTIES), **_common(k, model_name, "score")
     )
     return _hits(result, lambda m: float(m.score))
 
@@ -223,7 +216,7 @@ def hybrid_search(collection, question: str, query_vector, k: int, model_name: s
     ``alpha`` 0.5 weighs both sides equally; ``HybridFusion.RANKED`` is reciprocal rank fusion,
     the same rule as ``include.rag.search.rrf`` on pgvector.
     """
-    from weaviate.classes.query import BM25Operator, HybridFusion, MetadataQuery
+    from weaviate.classes.query import BM25Operator, HybridFusion
 
     result = collection.query.hybrid(
         query=question,
@@ -232,9 +225,6 @@ def hybrid_search(collection, question: str, query_vector, k: int, model_name: s
         query_properties=list(KEYWORD_PROPERTIES),
         fusion_type=HybridFusion.RANKED,
         bm25_operator=BM25Operator.and_(),
-        limit=int(k),
-        filters=_of_model(model_name),
-        return_metadata=MetadataQuery(score=True),
-        return_properties=RETURN_PROPERTIES,
+        **_common(k, model_name, "score"),
     )
     return _hits(result, lambda m: float(m.score))
