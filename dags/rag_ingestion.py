@@ -9,7 +9,8 @@ bytes, or the index signature (embedding model, dimension, chunking settings), d
 (path + position + content hash) is already stored with the same model keep their vector.
 Documents deleted at the source lose their chunks. A model change re-embeds everything.
 
-Tasks (``include/rag/pipeline.py`` holds the logic, this file only wires it):
+Tasks (``include/rag/pipeline.py`` and ``include/rag/weaviate_sync.py`` hold the logic, this file
+only wires it):
 
 - ``setup_index`` schema and the HNSW index of the model's dimension (warehouse pool).
 - ``setup_weaviate`` create the Weaviate collection if missing (only when ``MLOPS_WEAVIATE_ENABLED``).
@@ -38,6 +39,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import CronTriggerTimetable, TriggerRule, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from include.assets import RAG_INDEX
 from include.dag_defaults import EMBEDDING_POOL, WAREHOUSE_POOL, default_args
@@ -62,6 +64,7 @@ def _weaviate_enabled(context) -> bool:
 def rag_ingestion():
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def setup_index() -> dict:
+        """Schema and the HNSW index of the configured model's dimension."""
         from include.rag import pipeline
 
         return pipeline.setup_index()
@@ -69,13 +72,14 @@ def rag_ingestion():
     @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def setup_weaviate() -> dict:
-        from include.rag import pipeline
+        """Create the Weaviate collection if missing."""
+        from include.rag import weaviate_sync
 
-        return pipeline.setup_weaviate()
+        return weaviate_sync.setup_weaviate()
 
     @task(pool=WAREHOUSE_POOL)
-    def plan(run_id: str | None = None, ti=None) -> list[str]:
-        """Returns the manifest URIs (what embed_batch maps over); the full plan goes to XCom 'plan'."""
+    def plan(*, run_id: str | None = None, ti=None) -> list[str]:
+        """Diff the source with the index; the manifest URIs to embed (the full plan: XCom 'plan')."""
         from include.lineage import report_lineage, table
         from include.rag import pipeline
 
@@ -90,12 +94,14 @@ def rag_ingestion():
         map_index_template="{{ task.op_kwargs['manifest_uri'].rsplit('/', 1)[-1] }}",
     )
     def embed_batch(manifest_uri: str) -> dict:
+        """Embed one manifest's new chunks into its staged file."""
         from include.rag import pipeline
 
         return pipeline.embed_batch(manifest_uri)
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def write_pgvector(embedded: dict) -> dict:
+        """Upsert one staged batch into pgvector in one transaction."""
         from include.lineage import report_lineage, table
         from include.rag import pipeline
 
@@ -104,6 +110,7 @@ def rag_ingestion():
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def delete_removed(plan_result: dict) -> dict:
+        """Remove the chunks of documents gone from the source."""
         from include.lineage import report_lineage, table
         from include.rag import pipeline
 
@@ -113,20 +120,21 @@ def rag_ingestion():
     @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
     @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def sync_weaviate() -> dict:
-        from include.rag import pipeline
+        """Mirror pgvector into Weaviate from the mirror's ledger."""
+        from include.rag import weaviate_sync
 
-        return pipeline.sync_weaviate()
+        return weaviate_sync.sync_weaviate()
 
     @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def record_run(plan_result: dict, embedded, written, deleted: dict, weaviate: dict | None) -> dict:
+        """Record the run's counts in rag.ingest_runs; remove its staging files."""
         from include.rag import pipeline
 
         return pipeline.record_run(plan_result, list(embedded or []), list(written or []), deleted, weaviate)
 
     @task(outlets=[RAG_INDEX], multiple_outputs=False)
-    def publish_index(counts: dict, outlet_events=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
+    def publish_index(counts: dict, *, outlet_events=None) -> dict:
+        """Publish the rag_index Asset with the counts as extra, only when the index changed."""
         if not (counts["documents_changed"] or counts["documents_deleted"]):
             raise AirflowSkipException("index unchanged: no rag_index Asset event")
         outlet_events[RAG_INDEX].extra = counts

@@ -1,6 +1,7 @@
 """Ask the documentation from the terminal.
 
-    python -m include.rag.ask "how do I re-run a failed day?" [--k 5] [--store pgvector|weaviate] [--no-llm]
+    python -m include.rag.ask "how do I re-run a failed day?" [--k 5] [--store pgvector|weaviate]
+        [--mode hybrid|vector|keyword] [--no-llm]
     make ask Q="how do I re-run a failed day?"
 
 Prints the top chunks with their score, source document and heading. When an OpenAI connection
@@ -15,7 +16,8 @@ import argparse
 import sys
 import textwrap
 
-from include.rag.search import Hit, search
+from include.rag.search import MODES, STORES, Hit, search
+from include.settings import get_settings
 
 SYSTEM_PROMPT = (
     "You answer questions about an MLOps project using only the numbered sources provided. "
@@ -44,8 +46,6 @@ def openai_configured(conn_id: str) -> bool:
 
 def generate_answer(question: str, hits: list[Hit], client=None, model: str | None = None) -> str:
     """The chat model's grounded answer. ``client``: an ``openai.OpenAI`` (default: from the hook)."""
-    from include.settings import get_settings
-
     rag = get_settings().rag
     if client is None:
         from airflow.providers.openai.hooks.openai import OpenAIHook
@@ -71,14 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.rag.ask", description=__doc__.split("\n")[0])
     parser.add_argument("question", nargs="+")
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--store", choices=("pgvector", "weaviate"), default="pgvector")
+    parser.add_argument("--store", choices=STORES, default="pgvector")
+    parser.add_argument("--mode", choices=MODES, default="hybrid", help="ranker (default: hybrid)")
     parser.add_argument("--no-llm", action="store_true", help="never call the chat model")
     args = parser.parse_args(argv)
     question = " ".join(args.question)
-
-    from include.settings import get_settings
-
-    hits = search(question, k=args.k, store=args.store)
+    hits = search(question, k=args.k, store=args.store, mode=args.mode)
     if not hits:
         print("No indexed chunks found: run the rag_ingestion DAG first (make run).", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from include.rag.documents import ParsedDocument, Section
+from include.settings import get_settings
 
 _WORD = re.compile(r"\S+\s*")
 CHUNKER_VERSION = "c1"  # bump when the chunking logic changes: every document is re-chunked
@@ -39,8 +40,6 @@ class ChunkConfig:
 
     @classmethod
     def from_settings(cls) -> ChunkConfig:
-        from include.settings import get_settings
-
         rag = get_settings().rag
         return cls(rag.chunk_words, rag.chunk_overlap_words)
 

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from include.settings import get_settings
+
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html"}
 
 
@@ -50,8 +52,6 @@ def content_hash(data: bytes) -> str:
 
 def docs_root():
     """ObjectStoragePath of the configured document folder."""
-    from include.settings import get_settings
-
     storage = get_settings().storage
     return storage.path(storage.docs_uri)
 

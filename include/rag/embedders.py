@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from include.settings import get_settings
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -250,8 +252,6 @@ class OpenAIEmbedder(Embedder):
 def get_embedder(rag=None) -> Embedder:
     """The embedder configured in ``RagSettings`` (cheap: no model is loaded here)."""
     if rag is None:
-        from include.settings import get_settings
-
         rag = get_settings().rag
     kind = rag.embedder
     if kind == "local":

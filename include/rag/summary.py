@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from include.warehouse import db
+
 KEYS = ("documents_seen", "documents_changed", "chunks_embedded", "chunks_deleted")
 
 
 def summary_section(since: datetime | None = None) -> dict[str, Any]:
     """{documents_seen, documents_changed, chunks_embedded, chunks_deleted} of the last run,
     plus run_id, documents_deleted, chunks_reused, chunks_total and model_name for context."""
-    from include.warehouse import db
-
     if since is not None:
         row = db.fetch_one(
             """

@@ -3,19 +3,29 @@
 It speaks the real protocols the weaviate-client v4 uses, so the client code under test runs
 unchanged: REST (``/v1/meta``, ``/v1/.well-known/*``, ``/v1/schema``) over HTTP, and gRPC with
 the client's own generated stubs (``weaviate.proto.v1``): health check, ``BatchObjects``,
-``BatchDelete`` and ``Search`` (near_vector / fetch with filters). Objects live in a dict keyed
-by UUID, so an insert of an existing UUID replaces it, as Weaviate's batch import does.
+``BatchDelete`` and ``Search`` (near_vector, bm25, hybrid and fetch, with filters). Objects live
+in a dict keyed by UUID, so an insert of an existing UUID replaces it, as Weaviate's batch import
+does.
+
+Keyword and hybrid search follow Weaviate's documented rules: ``word`` tokenization (lower case,
+split on every non-alphanumeric character), the ``en`` stopword preset, BM25 with k1 = 1.2 and
+b = 0.75 over the query properties (their tokens taken together, not per-property BM25F), the
+OR or AND operator, and the two fusions of ``hybrid``: ``ranked`` (sum of weight / (60 + rank),
+rank from 0; weight alpha for the vector side, 1 - alpha for BM25) and ``relativeScore`` (each
+side's scores min-max normalised, weighted the same way).
 
 What it checks like a server would: the collection exists, properties are declared in the
 schema (auto-schema off), every vector of a collection has the same dimension, UUIDs are
-valid. What it does not model: HNSW (search is exact cosine), tokenization beyond exact match,
-replication, multi-tenancy, auth. Failures can be injected: ``reject`` (chunk ids whose objects
-get a per-object batch error), ``fail_all_batches``.
+valid. What it does not model: HNSW (search is exact cosine), tokenizations other than ``word``
+(filters compare exact values), BM25F, replication, multi-tenancy, auth. Failures can be
+injected: ``reject`` (chunk ids whose objects get a per-object batch error), ``fail_all_batches``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import struct
 import threading
 import uuid as uuid_mod
@@ -26,6 +36,7 @@ import grpc
 import numpy as np
 from weaviate.proto.v1 import (
     base_pb2,
+    base_search_pb2,
     batch_delete_pb2,
     batch_pb2,
     health_weaviate_pb2,
@@ -35,6 +46,12 @@ from weaviate.proto.v1 import (
 )
 
 VERSION = "1.32.5"
+# Weaviate's ``en`` stopword preset (adapters/repos/db/inverted/stopwords/presets.go)
+STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
+    "they this to was will with".split()
+)
+BM25_K1, BM25_B = 1.2, 0.75
 
 
 class _Store:
@@ -46,6 +63,7 @@ class _Store:
         self.reject: set[str] = set()  # chunk_id values to reject in batches
         self.fail_all_batches = False
         self.calls: list[str] = []
+        self.searches: list[str] = []  # kind of each Search request: near_vector, bm25_search, hybrid_search, fetch
 
 
 def _decode_vector(data: bytes) -> np.ndarray:
@@ -162,26 +180,44 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
 
     def Search(self, request, context):
         s = self.s
+        kind = next((k for k in ("near_vector", "bm25_search", "hybrid_search") if request.HasField(k)), "fetch")
         s.calls.append("Search")
+        s.searches.append(kind)
         with s.lock:
             if request.collection not in s.classes:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"class {request.collection} not found")
             objs = list(s.objects.get(request.collection, {}).items())
         if request.HasField("filters"):
             objs = [(u, o) for u, o in objs if _match(request.filters, u, o["props"])]
-        distances = {}
+        distances: dict[str, float] = {}
+        scores: dict[str, float] = {}
         if request.HasField("near_vector"):
-            nv = request.near_vector
-            if nv.vector_bytes:
-                q = _decode_vector(nv.vector_bytes)
-            elif len(nv.vectors):
-                q = _decode_vector(nv.vectors[0].vector_bytes)
-            else:
-                q = np.asarray(nv.vector, dtype=np.float32)
-            for u, o in objs:
-                v = o["vector"]
-                distances[u] = float(1 - np.dot(q, v) / (np.linalg.norm(q) * np.linalg.norm(v)))
+            distances = _distances(_query_vector(request.near_vector), objs)
             objs.sort(key=lambda item: distances[item[0]])
+        elif request.HasField("bm25_search"):
+            b = request.bm25_search
+            scores = _bm25(
+                b.query,
+                list(b.properties),
+                _operator(b, "search_operator"),
+                objs,
+                self._text_properties(request.collection),
+            )
+            objs = sorted((item for item in objs if item[0] in scores), key=lambda item: (-scores[item[0]], item[0]))
+        elif request.HasField("hybrid_search"):
+            h = request.hybrid_search
+            distances = _distances(_query_vector(h), objs)
+            keyword = _bm25(
+                h.query,
+                list(h.properties),
+                _operator(h, "bm25_search_operator"),
+                objs,
+                self._text_properties(request.collection),
+            )
+            alpha = h.alpha_param if h.use_alpha_param else h.alpha
+            scores = _fuse(h.fusion_type, alpha, {u: -d for u, d in distances.items()}, keyword)
+            objs = sorted((item for item in objs if item[0] in scores), key=lambda item: (-scores[item[0]], item[0]))
+            distances = {}
         limit = request.limit or 10
         results = []
         wanted = list(request.properties.non_ref_properties) if request.HasField("properties") else []
@@ -191,6 +227,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             if u in distances:
                 meta.distance = distances[u]
                 meta.distance_present = True
+            if u in scores:
+                meta.score = scores[u]
+                meta.score_present = True
             results.append(
                 search_get_pb2.SearchResult(
                     metadata=meta,
@@ -201,6 +240,87 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
                 )
             )
         return search_get_pb2.SearchReply(took=0.001, results=results)
+
+    def _text_properties(self, collection: str) -> list[str]:
+        cls = self.s.classes.get(collection, {})
+        return [p["name"] for p in cls.get("properties", []) if p["dataType"][0] == "text"]
+
+
+def _query_vector(msg) -> np.ndarray:
+    """The query vector of a near_vector or hybrid message (bytes, named vectors or floats)."""
+    if msg.vector_bytes:
+        return _decode_vector(msg.vector_bytes)
+    if len(msg.vectors):
+        return _decode_vector(msg.vectors[0].vector_bytes)
+    if len(msg.vector):
+        return np.asarray(msg.vector, dtype=np.float32)
+    if msg.HasField("near_vector"):
+        return _query_vector(msg.near_vector)
+    raise ValueError("no query vector: the stand-in has no vectorizer")
+
+
+def _distances(q: np.ndarray, objs) -> dict[str, float]:
+    out = {}
+    for u, o in objs:
+        v = o["vector"]
+        out[u] = float(1 - np.dot(q, v) / (np.linalg.norm(q) * np.linalg.norm(v)))
+    return out
+
+
+def _tokens(text) -> list[str]:
+    """Weaviate's ``word`` tokenization, stopwords of the ``en`` preset removed."""
+    return [t for t in re.split(r"[^0-9a-z]+", str(text or "").lower()) if t and t not in STOPWORDS]
+
+
+def _operator(msg, field: str) -> int:
+    """The BM25 operator of a bm25 (``search_operator``) or hybrid (``bm25_search_operator``) message."""
+    if msg.HasField(field):
+        return getattr(msg, field).operator
+    return base_search_pb2.SearchOperatorOptions.OPERATOR_OR
+
+
+def _bm25(query: str, properties: list[str], operator: int, objs, text_properties: list[str]) -> dict[str, float]:
+    """BM25 scores of the objects matching ``query`` (OR: any term, AND: every term)."""
+    props = [p.split("^")[0] for p in properties] or text_properties
+    terms = list(dict.fromkeys(_tokens(query)))
+    if not terms:
+        return {}
+    docs = {u: _tokens(" ".join(str(o["props"].get(p) or "") for p in props)) for u, o in objs}
+    n = len(docs)
+    avgdl = sum(map(len, docs.values())) / max(1, n)
+    df = {t: sum(t in toks for toks in docs.values()) for t in terms}
+    need_all = operator == base_search_pb2.SearchOperatorOptions.OPERATOR_AND
+    out = {}
+    for u, toks in docs.items():
+        present = [t for t in terms if t in toks]
+        if not present or (need_all and len(present) < len(terms)):
+            continue
+        dl = len(toks)
+        score = 0.0
+        for t in present:
+            tf = toks.count(t)
+            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            score += idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * dl / avgdl))
+        out[u] = score
+    return out
+
+
+def _fuse(fusion_type: int, alpha: float, vector_scores: dict[str, float], keyword_scores: dict[str, float]):
+    """Weaviate's hybrid fusions of the vector side (weight alpha) and the BM25 side (1 - alpha)."""
+    fused: dict[str, float] = {}
+    sides = ((alpha, vector_scores), (1 - alpha, keyword_scores))
+    if fusion_type == base_search_pb2.Hybrid.FUSION_TYPE_RANKED:
+        for weight, side in sides:
+            for rank, u in enumerate(sorted(side, key=lambda u: (-side[u], u))):
+                fused[u] = fused.get(u, 0.0) + weight / (60 + rank)
+        return fused
+    for weight, side in sides:  # relativeScore (Weaviate's default since 1.24)
+        if not side:
+            continue
+        lo, hi = min(side.values()), max(side.values())
+        for u, v in side.items():
+            fused[u] = fused.get(u, 0.0) + weight * ((v - lo) / (hi - lo) if hi > lo else 1.0)
+    return fused
 
 
 def _health_check(request, context):

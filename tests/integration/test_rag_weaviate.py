@@ -5,7 +5,8 @@ client's real REST calls and real gRPC messages (its own generated stubs). Every
 side is real: the hook builds the client from an Airflow connection, the DAG runs with
 ``dag.test()``, pgvector is the real PostgreSQL, embeddings come from the real local model.
 Covered: collection creation, upsert, re-run without duplicates, deletes, a failed batch
-raising (and the next run repairing), search, model change, unreachable server.
+raising (and the next run repairing), vector, keyword (bm25) and hybrid search, model change,
+unreachable server.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class TestWeaviateMirror:
         assert server.store.calls.count("BatchObjects") >= n / 7  # batches of MLOPS_WEAVIATE_BATCH_SIZE
 
     def test_2_rerun_and_full_resync_do_not_duplicate(self, wv_env):
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
         from include.warehouse import db
 
         server = wv_env["server"]
@@ -129,7 +130,7 @@ class TestWeaviateMirror:
         assert dr.state == "success" and "BatchObjects" not in server.store.calls
         with db.transaction() as conn:
             conn.execute("delete from rag.weaviate_sync")  # forget the ledger: everything is re-sent
-        stats = pipeline.sync_weaviate()
+        stats = weaviate_sync.sync_weaviate()
         assert stats["objects_written"] == n and stats["documents_synced"] == len(SUBSET)
         assert assert_mirror_equals_pgvector(server) == n
 
@@ -145,7 +146,7 @@ class TestWeaviateMirror:
         assert "guides/faq.html" not in ledger()
 
     def test_4_failed_batch_raises_and_next_run_repairs(self, wv_env):
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
         from include.rag.chunking import ChunkConfig, chunk_document
         from include.rag.documents import parse
         from include.rag.stores.weaviate import WeaviateWriteError
@@ -173,12 +174,12 @@ class TestWeaviateMirror:
         # 2. every object rejected (the client raises its own error): ours, naming a chunk
         server.store.reject.update(new_ids)
         with pytest.raises(WeaviateWriteError, match="reference/glossary.md::"):
-            pipeline.sync_weaviate()
+            weaviate_sync.sync_weaviate()
         assert ledger()[rel] == old_hash
 
         # 3. server healthy again: the next sync repairs exactly what was missing
         server.store.reject.clear()
-        stats = pipeline.sync_weaviate()
+        stats = weaviate_sync.sync_weaviate()
         assert stats["documents_synced"] == 1
         assert_mirror_equals_pgvector(server)
         assert ledger()[rel] != old_hash
@@ -187,20 +188,41 @@ class TestWeaviateMirror:
         from include.rag.search import search
 
         q = "how are Weaviate object UUIDs chosen so that re-runs do not duplicate objects?"
-        wv_hits = search(q, k=3, store="weaviate")
-        pg_hits = search(q, k=3, store="pgvector")
+        wv_hits = search(q, k=3, store="weaviate", mode="vector")
+        pg_hits = search(q, k=3, store="pgvector", mode="vector")
         assert wv_hits[0].doc_path == "reference/vector-stores.md"
         assert [h.chunk_id for h in wv_hits] == [h.chunk_id for h in pg_hits]
         assert wv_hits[0].score == pytest.approx(pg_hits[0].score, abs=1e-4)
 
+    def test_5b_keyword_and_hybrid_queries_through_weaviate(self, wv_env):
+        """bm25 and hybrid go to the server as the client's real gRPC queries; an exact setting
+        name, which the vector ranking misses, comes first in both stores' hybrid results."""
+        from include.rag.search import search
+
+        server = wv_env["server"]
+        server.store.searches.clear()
+        ident = "MLOPS_RAG_BATCH_CHUNKS"
+        assert search(ident, k=3, store="weaviate", mode="keyword")[0].doc_path == "runbooks/rag_ingestion.md"
+        hybrid = search(ident, k=3, store="weaviate")  # the default mode
+        assert server.store.searches == ["bm25_search", "hybrid_search"]
+        assert hybrid[0].doc_path == "runbooks/rag_ingestion.md"
+        assert "MLOPS_RAG_BATCH_CHUNKS" in hybrid[0].text
+        assert hybrid[0].chunk_id == search(ident, k=3, store="pgvector")[0].chunk_id
+        assert hybrid[0].score > hybrid[1].score > 0
+        # every term must match on the BM25 side: a word found nowhere leaves only the vector side
+        only_vector = search(ident + " zebra", k=3, store="weaviate")
+        assert [h.chunk_id for h in only_vector] == [
+            h.chunk_id for h in search(ident + " zebra", k=3, store="weaviate", mode="vector")
+        ]
+
     def test_6_model_change_recreates_collection(self, wv_env):
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
         from include.warehouse import db
         from tests.integration.test_rag_ingestion import HashingEmbedder
 
         server = wv_env["server"]
-        assert pipeline.setup_weaviate()["status"] == "exists"
-        result = pipeline.setup_weaviate(HashingEmbedder())
+        assert weaviate_sync.setup_weaviate()["status"] == "exists"
+        result = weaviate_sync.setup_weaviate(HashingEmbedder())
         assert result["status"] == "recreated"
         assert server.objects(COLLECTION) == {}
         assert db.fetch_one("select count(*) from rag.weaviate_sync")[0] == 0
@@ -209,7 +231,7 @@ class TestWeaviateMirror:
         import json
         import socket
 
-        from include.rag import pipeline
+        from include.rag import weaviate_sync
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -219,4 +241,4 @@ class TestWeaviateMirror:
             json.dumps({"conn_type": "weaviate", "host": "127.0.0.1", "port": port, "extra": {"grpc_port": port}}),
         )
         with pytest.raises(Exception, match="(?i)connect"):
-            pipeline.setup_weaviate()
+            weaviate_sync.setup_weaviate()

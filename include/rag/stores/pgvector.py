@@ -19,18 +19,9 @@ if TYPE_CHECKING:
 HNSW_VECTOR_MAX_DIM = 2000  # pgvector: HNSW on vector up to 2,000 dimensions
 HNSW_HALFVEC_MAX_DIM = 4000  # ... on halfvec up to 4,000
 
-CHUNK_COLUMNS = (
-    "chunk_id",
-    "doc_path",
-    "position",
-    "chunk_hash",
-    "heading",
-    "text",
-    "metadata",
-    "model_name",
-    "dimension",
-    "embedding",
-)
+# the columns of rag.chunks a batch writes: the chunk's own (also the manifest's), then the model's
+CHUNK_FIELDS = ("chunk_id", "doc_path", "position", "chunk_hash", "heading", "text", "metadata")
+CHUNK_COLUMNS = (*CHUNK_FIELDS, "model_name", "dimension", "embedding")
 _COPY_TYPES = ["text", "text", "int4", "text", "text", "text", "jsonb", "text", "int4", "vector"]
 
 
@@ -193,7 +184,21 @@ def delete_documents(conn, doc_paths: Sequence[str]) -> dict[str, int]:
     return {"documents_deleted": docs, "chunks_deleted": chunks}
 
 
-def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[dict[str, Any]]:
+# Full-text side: the query gets the same treatment as the generated column ``tsv`` (005_rag.sql).
+_TSQUERY = (
+    "(select coalesce(array_to_string(array(select quote_literal(l) from unnest(tsvector_to_array("
+    "to_tsvector('english', regexp_replace(%(q)s, '[./:]+', ' ', 'g')))) l where l !~ '\\\\'), %(op)s), '')"
+    ")::tsquery"
+)
+_ROW = "chunk_id, doc_path, position, heading, text, metadata"
+
+
+def _hits(rows) -> list[dict[str, Any]]:
+    names = ("chunk_id", "doc_path", "position", "heading", "text", "metadata", "score")
+    return [{**dict(zip(names, r, strict=True)), "score": float(r[6])} for r in rows]
+
+
+def vector_search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[dict[str, Any]]:
     """Top-k chunks by cosine similarity, through the HNSW index of ``dimension``."""
     register(conn)
     expr = vector_expr(dimension)
@@ -204,8 +209,7 @@ def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[
         conn.execute(f"set local hnsw.ef_search = {max(40, 4 * int(k))}")
         rows = conn.execute(
             f"""
-            select chunk_id, doc_path, position, heading, text, metadata,
-                   1 - ({expr} <=> {qcast}) as score
+            select {_ROW}, 1 - ({expr} <=> {qcast}) as score
             from rag.chunks
             where dimension = {int(dimension)} and model_name = %(model)s
             order by {expr} <=> {qcast}
@@ -213,15 +217,129 @@ def search(conn, query_vector, k: int, model_name: str, dimension: int) -> list[
             """,
             {"q": query_vector, "model": model_name, "k": int(k)},
         ).fetchall()
-    return [
+    return _hits(rows)
+
+
+def keyword_search(
+    conn, question: str, k: int, model_name: str, dimension: int, match: str = "any"
+) -> list[dict[str, Any]]:
+    """Top-k chunks by PostgreSQL full-text rank (``ts_rank``), through the GIN index on ``tsv``.
+
+    ``match="any"``: a chunk qualifies with one of the question's terms (a plain keyword search);
+    ``"all"``: only chunks holding every term (``plainto_tsquery``'s rule), the precise list that
+    hybrid search fuses with the vector ranking.
+    """
+    if match not in ("any", "all"):
+        raise ValueError(f"match must be 'any' or 'all', got {match!r}")
+    rows = conn.execute(
+        f"""
+        select {_ROW}, ts_rank(tsv, query) as score
+        from rag.chunks, (select {_TSQUERY} as query) q
+        where tsv @@ query and dimension = %(dim)s and model_name = %(model)s
+        order by score desc, chunk_id
+        limit %(k)s
+        """,
         {
-            "chunk_id": r[0],
-            "doc_path": r[1],
-            "position": r[2],
-            "heading": r[3],
-            "text": r[4],
-            "metadata": r[5],
-            "score": float(r[6]),
-        }
-        for r in rows
-    ]
+            "q": question,
+            "op": " | " if match == "any" else " & ",
+            "model": model_name,
+            "dim": int(dimension),
+            "k": int(k),
+        },
+    ).fetchall()
+    return _hits(rows)
+
+
+# --- run ledger and Weaviate mirror ledger ----------------------------------------------------
+
+_RUN_COLUMNS = ("run_id", "started_at", "model_name", "dimension", "documents_seen", "documents_changed")
+_RUN_COLUMNS += (
+    "documents_deleted",
+    "chunks_embedded",
+    "chunks_reused",
+    "chunks_deleted",
+    "chunks_total",
+    "weaviate_synced",
+)
+
+
+def record_ingest_run(conn, run: dict[str, Any]) -> int:
+    """Upsert the run's counts into ``rag.ingest_runs`` (one transaction); returns chunks_total.
+
+    ``run``: every column of ``_RUN_COLUMNS`` but ``chunks_total``, which is counted here (the
+    chunks of the run's model), in the same transaction.
+    """
+    cols = ", ".join(_RUN_COLUMNS)
+    values = ", ".join(f"%({c})s" for c in _RUN_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS[4:])
+    with conn.transaction():
+        total = conn.execute(
+            "select count(*) from rag.chunks where model_name = %s and dimension = %s",
+            (run["model_name"], run["dimension"]),
+        ).fetchone()[0]
+        conn.execute(
+            f"insert into rag.ingest_runs ({cols}, finished_at) values ({values}, now()) "
+            f"on conflict (run_id) do update set finished_at = now(), {updates}",
+            {**run, "chunks_total": total},
+        )
+    return total
+
+
+def reset_weaviate_ledger(conn) -> None:
+    """The mirror starts empty (collection created or re-created): every document is resent."""
+    conn.execute("delete from rag.weaviate_sync")
+
+
+def weaviate_removed(conn) -> list[str]:
+    """Documents in the Weaviate ledger that are no longer in the index."""
+    rows = conn.execute(
+        "select doc_path from rag.weaviate_sync w "
+        "where not exists (select 1 from rag.documents d where d.doc_path = w.doc_path) order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def forget_weaviate_documents(conn, doc_paths: Sequence[str]) -> None:
+    conn.execute("delete from rag.weaviate_sync where doc_path = any(%s)", (list(doc_paths),))
+
+
+def weaviate_pending(conn) -> list[tuple[str, str, str, int]]:
+    """(doc_path, content_hash, signature, n_chunks) of documents the mirror lacks at this version."""
+    return conn.execute(
+        """
+        select d.doc_path, d.content_hash, d.signature, d.n_chunks from rag.documents d
+        left join rag.weaviate_sync w using (doc_path)
+        where w.doc_path is null or w.content_hash <> d.content_hash or w.signature <> d.signature
+        order by d.doc_path
+        """
+    ).fetchall()
+
+
+def chunks_of(conn, doc_paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Every chunk of these documents with its vector (numpy) and document title, in order."""
+    register(conn)
+    rows = conn.execute(
+        """
+        select c.chunk_id, c.doc_path, c.position, d.title, c.heading, c.text, c.model_name,
+               c.dimension, c.embedding
+        from rag.chunks c join rag.documents d using (doc_path)
+        where c.doc_path = any(%s) order by c.doc_path, c.position
+        """,
+        (list(doc_paths),),
+    ).fetchall()
+    names = ("chunk_id", "doc_path", "position", "title", "heading", "text", "model_name", "dimension", "embedding")
+    return [{**dict(zip(names, r, strict=True)), "embedding": r[8].to_numpy()} for r in rows]
+
+
+def mark_weaviate_synced(conn, documents: Sequence[tuple[str, str, str, int]]) -> None:
+    """Record (doc_path, content_hash, signature, n_chunks) as mirrored, in one transaction."""
+    with conn.transaction():
+        conn.execute(
+            """
+            insert into rag.weaviate_sync (doc_path, content_hash, signature, n_chunks, synced_at)
+            select *, now() from unnest(%s::text[], %s::text[], %s::text[], %s::int[])
+            on conflict (doc_path) do update set content_hash = excluded.content_hash,
+                signature = excluded.signature, n_chunks = excluded.n_chunks, synced_at = now()
+            """,
+            tuple(list(col) for col in zip(*documents, strict=True)),
+        )

@@ -10,7 +10,8 @@
   replaces objects instead of duplicating them. Any per-object error of a batch raises
   :class:`WeaviateWriteError` (the client only logs them).
 - ``delete_*``: ``delete_many`` with filters; failures raise.
-- ``search``: ``near_vector`` restricted to the current model.
+- ``vector_search`` / ``keyword_search`` / ``hybrid_search``: ``near_vector``, ``bm25`` and
+  ``hybrid`` queries restricted to the current model.
 
 ``include.rag.pipeline.sync_weaviate`` decides what to write from the ``rag.weaviate_sync`` ledger.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+from include.settings import get_settings
 
 PROPERTIES = (
     # name, data type, tokenization (None = the server's default, word)
@@ -34,6 +37,8 @@ PROPERTIES = (
     ("dimension", "int", None),
 )
 RETURN_PROPERTIES = ["chunk_id", "doc_path", "position", "heading", "text", "title", "model_name"]
+KEYWORD_PROPERTIES = ("heading", "text")  # what BM25 reads (the text starts with the breadcrumb)
+HYBRID_ALPHA = 0.5
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS: one delete_many matches at most this
 
 
@@ -53,8 +58,6 @@ def connect(conn_id: str | None = None) -> Iterator[Any]:
     from airflow.providers.weaviate.hooks.weaviate import WeaviateHook
 
     if conn_id is None:
-        from include.settings import get_settings
-
         conn_id = get_settings().rag.weaviate_conn_id
     client = WeaviateHook(conn_id=conn_id).get_conn()
     try:
@@ -164,28 +167,64 @@ def delete_stale(collection, versions: dict[str, str]) -> int:
     return _delete(collection, where)
 
 
-def search(collection, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
+def _hits(result, score) -> list[dict[str, Any]]:
+    return [
+        {
+            "chunk_id": o.properties["chunk_id"],
+            "doc_path": o.properties["doc_path"],
+            "position": int(o.properties["position"]),
+            "heading": o.properties["heading"],
+            "text": o.properties["text"],
+            "metadata": {"title": o.properties.get("title")},
+            "score": score(o.metadata),
+        }
+        for o in result.objects
+    ]
+
+
+def _common(k: int, model_name: str, metadata: str) -> dict[str, Any]:
+    """The arguments every query shares: limit, this model's objects only, what to return."""
     from weaviate.classes.query import Filter, MetadataQuery
 
+    return {
+        "limit": int(k),
+        "filters": Filter.by_property("model_name").equal(model_name),
+        "return_metadata": MetadataQuery(**{metadata: True}),
+        "return_properties": RETURN_PROPERTIES,
+    }
+
+
+def vector_search(collection, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
+    """``near_vector``: top-k by cosine similarity among this model's objects."""
     result = collection.query.near_vector(
-        near_vector=[float(x) for x in query_vector],
-        limit=int(k),
-        filters=Filter.by_property("model_name").equal(model_name),
-        return_metadata=MetadataQuery(distance=True),
-        return_properties=RETURN_PROPERTIES,
+        near_vector=[float(x) for x in query_vector], **_common(k, model_name, "distance")
     )
-    hits = []
-    for obj in result.objects:
-        p = obj.properties
-        hits.append(
-            {
-                "chunk_id": p["chunk_id"],
-                "doc_path": p["doc_path"],
-                "position": int(p["position"]),
-                "heading": p["heading"],
-                "text": p["text"],
-                "metadata": {"title": p.get("title")},
-                "score": 1.0 - float(obj.metadata.distance),
-            }
-        )
-    return hits
+    return _hits(result, lambda m: 1.0 - float(m.distance))
+
+
+def keyword_search(collection, question: str, k: int, model_name: str) -> list[dict[str, Any]]:
+    """``bm25`` over the text properties (any term), among this model's objects."""
+    result = collection.query.bm25(
+        query=question, query_properties=list(KEYWORD_PROPERTIES), **_common(k, model_name, "score")
+    )
+    return _hits(result, lambda m: float(m.score))
+
+
+def hybrid_search(collection, question: str, query_vector, k: int, model_name: str) -> list[dict[str, Any]]:
+    """Weaviate's ``hybrid`` query: BM25 (every term, as on pgvector) and the vector, rank-fused.
+
+    ``alpha`` 0.5 weighs both sides equally; ``HybridFusion.RANKED`` is reciprocal rank fusion,
+    the same rule as ``include.rag.search.rrf`` on pgvector.
+    """
+    from weaviate.classes.query import BM25Operator, HybridFusion
+
+    result = collection.query.hybrid(
+        query=question,
+        vector=[float(x) for x in query_vector],
+        alpha=HYBRID_ALPHA,
+        query_properties=list(KEYWORD_PROPERTIES),
+        fusion_type=HybridFusion.RANKED,
+        bm25_operator=BM25Operator.and_(),
+        **_common(k, model_name, "score"),
+    )
+    return _hits(result, lambda m: float(m.score))

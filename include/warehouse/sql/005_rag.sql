@@ -72,3 +72,12 @@ create table if not exists rag.weaviate_sync (
     n_chunks     integer     not null,
     synced_at    timestamptz not null default now()
 );
+
+-- Keyword side of hybrid search (include.rag.stores.pgvector.keyword_search / hybrid_search):
+-- full-text search on the chunk text, stemmed with the 'english' configuration. Identifiers are
+-- split at '.', '/' and ':' first (the parser already splits at '_'): otherwise it reads
+-- 'warehouse.demand_hourly' as the host name 'warehouse.demand' and 'runbooks/etl.md' as one
+-- file token, and a query for either matches nothing. Generated, so every upsert keeps it in step.
+alter table rag.chunks add column if not exists tsv tsvector
+    generated always as (to_tsvector('english', regexp_replace(text, '[./:]+', ' ', 'g'))) stored;
+create index if not exists chunks_tsv_gin on rag.chunks using gin (tsv);
