@@ -6,7 +6,8 @@ unconsumed until a later one arrives (apache/airflow#56050, #56749). So the even
 *trigger* a run; the data says what to build (``include/features/build.py``): every interval of
 ``warehouse.ready_intervals`` (loaded, quality gate passed) that has no features for the feature
 set version yet, or whose load -- or the load or quality verdict of any day its lags and windows
-read -- is newer than its features. Lags and windows read only days that passed the gate. After a 14-day backfill every day has features, whatever the events did.
+read -- is newer than its features. Lags and windows read only days that passed the gate.
+After a 14-day backfill every day has features, whatever the events did.
 
 Tasks (``include/features`` holds the logic, this file only wires it):
 
