@@ -167,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     # sections not run this time keep their own dates (--only); a full run starts from nothing
-    results.update({name: old[name] for name, _ in SECTIONS if name in old and name not in wanted})
+    # (only those that carry their own date: an undated section from an older file is dropped)
+    results.update(
+        {
+            name: old[name]
+            for name, _ in SECTIONS
+            if name not in wanted and isinstance(old.get(name), dict) and "measured_at" in old[name]
+        }
+    )
 
     def write() -> None:
         ordered = {"meta": results["meta"], **{n: results[n] for n, _ in SECTIONS if n in results}}
