@@ -88,6 +88,29 @@ def _run_dag(stack) -> tuple[str, float, list[dict]]:
     return run_id, wall, tis
 
 
+def _embed_return(stack, run_id: str, map_index: int) -> dict | None:
+    """The return value of one mapped embed_batch task (its own timing of ``model.encode``)."""
+    from scripts.stack import StackError
+
+    try:
+        entry = stack.api(
+            "GET",
+            f"/dags/rag_ingestion/dagRuns/{run_id}/taskInstances/embed_batch/xcomEntries/return_value",
+            params={"map_index": map_index, "deserialize": "true", "stringify": "false"},
+        )
+    except StackError:
+        return None
+    value = entry.get("value")
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
 def _duration(ti: dict) -> float:
     return (parse_ts(ti["end_date"]) - parse_ts(ti["start_date"])).total_seconds()
 
@@ -135,12 +158,7 @@ def _run(workdir: Path) -> dict:
         raw_after = _raw_encode_seconds(embedder, texts)
         again_id, again_s, again_tis = _run_dag(stack)
         embed_returns = [
-            stack.api(
-                "GET",
-                f"/dags/rag_ingestion/dagRuns/{first_id}/taskInstances/embed_batch/{t['map_index']}/xcomEntries/return_value",
-            )["value"]
-            for t in first_tis
-            if t["task_id"] == "embed_batch"
+            _embed_return(stack, first_id, t["map_index"]) for t in first_tis if t["task_id"] == "embed_batch"
         ]
     finally:
         stack.stop()
