@@ -78,7 +78,8 @@ def explain_analyze(version: str, start: date, end: date) -> list[str]:
         line for i, line in enumerate(lines) if i not in scans[1:] and not (i - 1 in scans[1:] and "Filter" in line)
     ]
     if len(scans) > 1:
-        folded.insert(scans[0] + 1, f"      ... and {len(scans) - 1} more partition scans")
+        at = scans[0] + 1 + (scans[0] + 1 < len(folded) and "Filter" in folded[scans[0] + 1])
+        folded.insert(at, f"      ... and {len(scans) - 1} more partition scans")
     return folded
 
 
