@@ -5,8 +5,9 @@ asset events at once (a backfill queues many), and Airflow 3.3.2 can leave queue
 unconsumed until a later one arrives (apache/airflow#56050, #56749). So the events only
 *trigger* a run; the data says what to build (``include/features/build.py``): every interval of
 ``warehouse.ready_intervals`` (loaded, quality gate passed) that has no features for the feature
-set version yet, or whose load -- or the load of any day its lags and windows read -- is newer
-than its features. After a 14-day backfill every day has features, whatever the events did.
+set version yet, or whose load -- or the load or quality verdict of any day its lags and windows
+read -- is newer than its features. Lags and windows read only days that passed the gate.
+After a 14-day backfill every day has features, whatever the events did.
 
 Tasks (``include/features`` holds the logic, this file only wires it):
 
@@ -14,7 +15,7 @@ Tasks (``include/features`` holds the logic, this file only wires it):
   ``MLOPS_FEATURE_BATCH_DAYS`` days.
 - ``build_batch`` (mapped, one per batch, warehouse pool) runs the feature-set version's SQL
   (``include/features/sql/demand_features_vN.sql``: same-hour lags of 1 and 7 days, rolling means
-  over the previous day / week / four weeks as differences of running sums, calendar features,
+  over the previous day / week / four weeks as moving RANGE frames, calendar features,
   per-station aggregates) and replaces the batch's rows of ``features.demand_features`` and its
   ``features.feature_ledger`` rows in one transaction. Re-runs replace, never duplicate.
 - ``publish`` updates the ``features_demand`` asset with ``intervals_built``,

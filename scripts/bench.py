@@ -1,9 +1,19 @@
 """`make bench`: performance figures, as ratios against baselines measured in the same run.
 
-Runs every ``scripts/bench_<area>.py`` module's ``run(workdir) -> dict`` against an isolated
-bench database pair (``bench_airflow``, ``bench_wh``) and work folder, merges the sections
-into ``reports/bench.json`` and prints them as a table. ``--only etl,rag`` runs a subset.
-These machines are noisy: compare ratios, not absolute seconds.
+Runs the ``run(workdir) -> dict`` of every registered ``scripts/bench_<module>.py`` against an
+isolated bench database pair (``<prefix>_airflow``, ``<prefix>_wh``; prefix ``bench``, or
+``MLOPS_BENCH_DB_PREFIX``) and work folder, and writes ``reports/bench.json`` as a table:
+
+- every section carries its own ``measured_at`` (UTC) and ``git_commit`` (``+dirty`` when the
+  tree had uncommitted changes), so a figure can always be traced to the code that produced it;
+- a full run (no ``--only``) rewrites the file whole; ``--only etl,rag`` replaces those sections
+  and keeps the others with their own dates;
+- a section that fails is written as ``{"failed": true, "error": ..., "measured_at": ...}``,
+  never left stale beside fresh ones; a section that did not run is absent (full run) or kept
+  with its old date (``--only``).
+
+Registering a section is one line in ``SECTIONS``. These machines are noisy: compare ratios,
+not absolute seconds.
 """
 
 from __future__ import annotations
@@ -23,14 +33,44 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-AREAS = ("etl", "features", "training", "rag", "retrieval", "drift", "chain")
-# sections a module writes to, when not its own name
-SECTION = {"chain": "drift"}
+#: one line per section: (section name in bench.json, module scripts/bench_<module>.py)
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("etl", "etl"),
+    ("features", "features"),
+    ("training", "training"),
+    ("rag", "rag"),
+    ("retrieval", "retrieval"),
+    ("drift", "drift"),
+    ("chain", "chain"),
+)
+AREAS = tuple(name for name, _ in SECTIONS)
+
+
+def bench_db_names() -> tuple[str, str]:
+    """The bench's Airflow and warehouse database names (a shared cluster: a prefix per checkout)."""
+    prefix = os.environ.get("MLOPS_BENCH_DB_PREFIX", "bench")
+    return f"{prefix}_airflow", f"{prefix}_wh"
+
+
+def git_commit() -> str:
+    """HEAD of the checkout, with ``+dirty`` when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def bench_env(workdir: Path) -> dict[str, str]:
     admin = os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres")
     parts = urlsplit(admin)
+    airflow_db, warehouse_db = bench_db_names()
+    port = os.environ.get("MLOPS_BENCH_API_PORT", "8097")
 
     (workdir / "lineage").mkdir(parents=True, exist_ok=True)
 
@@ -39,17 +79,17 @@ def bench_env(workdir: Path) -> dict[str, str]:
 
     return {
         "AIRFLOW_HOME": str(workdir / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": uri("bench_airflow", "postgresql+psycopg"),
-        "MLOPS_WAREHOUSE_URI": uri("bench_wh"),
-        "AIRFLOW_CONN_WAREHOUSE": uri("bench_wh"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": uri(airflow_db, "postgresql+psycopg"),
+        "MLOPS_WAREHOUSE_URI": uri(warehouse_db),
+        "AIRFLOW_CONN_WAREHOUSE": uri(warehouse_db),
         "MLOPS_LANDING_URI": "file://" + str(workdir / "landing"),
         "MLOPS_ARCHIVE_URI": "file://" + str(workdir / "archive"),
         "MLOPS_ARTIFACTS_URI": "file://" + str(workdir / "artifacts"),
         "MLOPS_REPORTS_DIR": str(workdir / "reports"),
-        "MLOPS_API_PORT": "8097",
-        "AIRFLOW__API__PORT": "8097",
-        "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8097",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8097/execution/",
+        "MLOPS_API_PORT": port,
+        "AIRFLOW__API__PORT": port,
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         # lineage stays on (as in `make run`), into the bench folder, not the project's reports/lineage
         "MLOPS_LINEAGE_FILE": str(workdir / "lineage" / "events.jsonl"),
@@ -63,7 +103,7 @@ def reset_databases(admin_uri: str) -> None:
     import psycopg
 
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        for db in ("bench_airflow", "bench_wh"):
+        for db in bench_db_names():
             conn.execute(f"drop database if exists {db} with (force)")
             conn.execute(f"create database {db}")
 
@@ -97,10 +137,14 @@ def print_table(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default=",".join(AREAS), help="comma-separated areas")
+    ap.add_argument("--only", default="", help=f"comma-separated sections (default: all of {', '.join(AREAS)})")
     ap.add_argument("--keep", action="store_true", help="keep the bench work folder")
     args = ap.parse_args(argv)
-    wanted = [a.strip() for a in args.only.split(",") if a.strip()]
+    wanted = [a.strip() for a in args.only.split(",") if a.strip()] or list(AREAS)
+    unknown = sorted(set(wanted) - set(AREAS))
+    if unknown:
+        ap.error(f"unknown sections {unknown}; known: {', '.join(AREAS)}")
+    full_run = not args.only
 
     workdir = ROOT / ".bench"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -109,32 +153,54 @@ def main(argv: list[str] | None = None) -> int:
     fresh_databases()
 
     out_path = ROOT / "reports" / "bench.json"
-    results: dict = json.loads(out_path.read_text()) if out_path.exists() else {}
-    results["meta"] = {
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
+    old: dict = {}
+    if not full_run and out_path.exists():
+        old = json.loads(out_path.read_text())
+    commit = git_commit()
+    results: dict = {
+        "meta": {
+            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": commit,
+            "sections_run": wanted,
+            "full_run": full_run,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        }
     }
-    failures = []
-    for area in wanted:
-        if not (ROOT / "scripts" / f"bench_{area}.py").exists():
-            continue
-        section = SECTION.get(area, area)
-        print(f"== bench {area}", flush=True)
-        t0 = time.monotonic()
-        area_dir = workdir / area
-        area_dir.mkdir(exist_ok=True)
-        try:
-            figures = importlib.import_module(f"scripts.bench_{area}").run(area_dir)
-        except Exception:
-            traceback.print_exc()
-            failures.append(area)
-            continue
-        figures[f"bench_{area}_s" if section != area else "bench_s"] = round(time.monotonic() - t0, 1)
-        results.setdefault(section, {}).update(figures)
+    # sections not run this time keep their own dates (--only); a full run starts from nothing
+    # (only those that carry their own date: an undated section from an older file is dropped)
+    results.update(
+        {
+            name: old[name]
+            for name, _ in SECTIONS
+            if name not in wanted and isinstance(old.get(name), dict) and "measured_at" in old[name]
+        }
+    )
+
+    def write() -> None:
+        ordered = {"meta": results["meta"], **{n: results[n] for n, _ in SECTIONS if n in results}}
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print_table(results)
+        out_path.write_text(json.dumps(ordered, indent=2, default=str) + "\n")
+
+    failures = []
+    for name, module in SECTIONS:
+        if name not in wanted:
+            continue
+        print(f"== bench {name}", flush=True)
+        t0 = time.monotonic()
+        area_dir = workdir / name
+        area_dir.mkdir(exist_ok=True)
+        stamp = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_commit": commit}
+        try:
+            figures = importlib.import_module(f"scripts.bench_{module}").run(area_dir)
+        except Exception as exc:
+            traceback.print_exc()
+            failures.append(name)
+            figures = {"failed": True, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        results[name] = {**stamp, **figures, "bench_s": round(time.monotonic() - t0, 1)}
+        write()
+    write()
+    print_table({k: v for k, v in results.items() if k != "meta"})
     print(f"\nwritten to {out_path.relative_to(ROOT)}")
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Bench section ``drift`` (chain figures): the whole ``make run`` chain and the scheduler's overhead.
+"""Bench section ``chain``: the whole ``make run`` chain and the scheduler's overhead.
 
 ``run(workdir)`` (called by scripts/bench.py with the bench environment) starts from empty bench
 databases, starts a real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor)

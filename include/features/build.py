@@ -5,8 +5,11 @@ events unconsumed): every interval of ``warehouse.ready_intervals`` (the ETL's l
 quality gate passed) that
 
 * has no row in ``features.feature_ledger`` for the feature-set version, or
-* whose newest source load, over the interval *and its lookback window*, is newer than the
-  features built for it (a reloaded day also invalidates the days whose lags read it).
+* whose newest change, over the interval *and its lookback window*, is newer than the features
+  built for it. A change is a load or a quality verdict (``greatest(loaded_at,
+  quality_checked_at)`` of ``warehouse.load_ledger``), of any day, passed or not: the feature SQL
+  reads only days that passed (a failed day counts as missing), so a day that fails after a
+  reload, or passes once fixed, also invalidates the days whose lags and windows read it.
 
 A batch of contiguous intervals is replaced in one transaction: delete the version's rows of
 the time range, insert the new ones with ``insert ... select`` from the version's SQL, upsert one
@@ -50,18 +53,22 @@ def _as_utc(value) -> datetime:
 
 
 _SOURCE_CTE = """
-loaded as (
-    -- loaded and passed the ETL's quality gate (view over warehouse.load_ledger)
-    select interval_start, interval_end, loaded_at
-    from warehouse.ready_intervals
+changes as (
+    -- every loaded interval, passed or not, with its last change (load or quality verdict) and
+    -- whether downstream may consume it (loaded and passed the ETL's gate: warehouse.ready_intervals)
+    select l.interval_start, l.interval_end, greatest(l.loaded_at, l.quality_checked_at) as changed_at,
+           r.interval_start is not null as ready
+    from warehouse.load_ledger l
+    left join warehouse.ready_intervals r on r.interval_start = l.interval_start
 ),
 src as (
-    select interval_start, interval_end,
-           max(loaded_at) over (
+    -- source_loaded_at: the newest change among the interval and the days its lookback reads
+    select interval_start, interval_end, ready,
+           max(changed_at) over (
                order by interval_start
                range between %(lookback)s::interval preceding and current row
            ) as source_loaded_at
-    from loaded
+    from changes
 )"""
 
 
@@ -89,7 +96,8 @@ select s.interval_start, s.interval_end
 from src s
 left join features.feature_ledger f
   on f.interval_start = s.interval_start and f.feature_set_version = %(version)s
-where (%(rebuild)s or f.interval_start is null or f.source_loaded_at < s.source_loaded_at)
+where s.ready
+  and (%(rebuild)s or f.interval_start is null or f.source_loaded_at < s.source_loaded_at)
   and (%(start)s::timestamptz is null or s.interval_start >= %(start)s::timestamptz)
   and (%(end)s::timestamptz is null or s.interval_start < %(end)s::timestamptz)
 order by s.interval_start"""
