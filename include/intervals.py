@@ -59,10 +59,6 @@ class Interval:
         """The UTC day the interval starts on."""
         return self.start.date()
 
-    @property
-    def is_one_day(self) -> bool:
-        return self == Interval.of_day(self.start)
-
     def to_json(self) -> list[str]:
         return [self.start.isoformat(), self.end.isoformat()]
 
