@@ -54,6 +54,10 @@ class Interval:
         start = utc_midnight(day)
         return cls(start, start + ONE_DAY)
 
+    def __iter__(self):
+        """``start, end = interval``."""
+        return iter((self.start, self.end))
+
     @property
     def day(self) -> date:
         """The UTC day the interval starts on."""

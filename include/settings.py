@@ -111,6 +111,11 @@ class SourceSettings:
     missing_days: tuple[date, ...] = env("MLOPS_SOURCE_MISSING_DAYS", (), _dates)
     seed: int = env("MLOPS_SOURCE_SEED", 42)
 
+    @property
+    def n_stations(self) -> int:
+        """Stations of the simulated city: one row per station and hour."""
+        return max(1, -(-self.rows_per_day // 24))  # ceil
+
 
 @dataclass(frozen=True)
 class EtlSettings:

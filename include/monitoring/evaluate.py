@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from include.features.definitions import feature_columns
 from include.features.store import read_features
-from include.intervals import utc_midnight
+from include.intervals import Interval, utc_midnight
 from include.monitoring.drift import PREDICTION, Thresholds, evaluate_window, json_safe
 from include.monitoring.report import write_report
 from include.settings import get_settings
@@ -85,10 +85,10 @@ def load_scored(champion: dict, start: datetime, end: datetime):
     return feats.merge(preds, on=["station_id", "ts"], how="inner", validate="one_to_one")
 
 
-def window_bounds(day: date, window_days: int, train_end: datetime) -> tuple[datetime, datetime]:
+def window_bounds(day: date, window_days: int, train_end: datetime) -> Interval:
     """[start, end) of the window ending with ``day``, clipped to the champion's unseen data."""
     start = max(utc_midnight(day - timedelta(days=max(1, window_days) - 1)), train_end.astimezone(timezone.utc))
-    return start, utc_midnight(day + timedelta(days=1))
+    return Interval(start, utc_midnight(day + timedelta(days=1)))
 
 
 def _store(run_id: str, champion: dict, evaluated: list[dict], report_path: str | None) -> None:
@@ -205,7 +205,7 @@ def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
         reference["valid_mae"] = champion.get("metric_value")
     cols = feature_columns(champion["feature_set_version"])
     bounds = {d: window_bounds(d, window_days, champion["train_end"]) for d in days}
-    span = load_scored(champion, min(b[0] for b in bounds.values()), max(b[1] for b in bounds.values()))
+    span = load_scored(champion, min(b.start for b in bounds.values()), max(b.end for b in bounds.values()))
     evaluated = []
     for d in days:
         start, end = bounds[d]
