@@ -74,7 +74,7 @@ def etl():
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def quality_gate(loaded: dict, *, data_interval_start=None, data_interval_end=None, ti=None) -> dict:
-        """Verify the Soda contract on the run's data interval; a failed critical check fails the run."""
+        """After the load: verify the Soda contract on the data interval; a failed critical check fails the run."""
         from include.lineage import report_lineage, table
         from include.quality.gate import run_gate
 
