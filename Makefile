@@ -57,7 +57,8 @@ clean: stop
 	rm -rf .pgdata .airflow data reports/*.json reports/lineage reports/drift
 
 # Lint: ruff with the project rules (pyproject.toml, incl. the Airflow rules AIR), the preview AIR
-# rules on the Airflow code, ruff format, actionlint on .github/workflows, then pre-commit's hygiene
+# rules on the Airflow code, ruff format, lint-imports (import-linter: the layers of include/, no
+# import cycle; contracts in pyproject.toml), actionlint on .github/workflows, then pre-commit's hygiene
 # hooks (trailing whitespace, end of files, YAML, large files, private keys; ruff already ran).
 # pre-commit builds its hook environments from PyPI on first use; LINT_PRECOMMIT=0 skips it.
 # Its fixers rewrite files in place (tracked files only): commit or stash your work first.
@@ -65,6 +66,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff check --select AIR --preview dags include plugins
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/actionlint
 	@if [ "$${LINT_PRECOMMIT:-1}" != "0" ]; then \
 		SKIP=ruff-check,ruff-format $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure; fi

@@ -51,69 +51,46 @@ from include.dag_defaults import WAREHOUSE_POOL, default_args
 )
 def drift_monitoring():
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
-    def score(**context) -> dict:
-        import logging
+    def score(*, run_id=None, triggering_asset_events=None) -> dict:
+        """Score every interval with features but no (or stale) predictions from the champion."""
+        from include.monitoring import steps
 
-        from include.monitoring.scoring import score_pending
-        from include.warehouse import db
-
-        events = context.get("triggering_asset_events") or {}
-        for asset, evs in events.items():
-            for ev in evs:
-                logging.getLogger(__name__).info("triggered by %s: %s", asset.name, ev.extra)
-        db.ensure_schema()
-        return score_pending(run_id=context["run_id"])
+        return steps.score(run_id, triggering_asset_events)
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
-    def evaluate(scored: dict, **context) -> dict:
-        from include.monitoring.evaluate import evaluate_run
-        from include.training.registry import get_model
+    def evaluate(scored: dict, *, run_id=None) -> dict:
+        """Compare each new window with the champion's training reference; store and render the report."""
+        from include.monitoring import steps
 
-        champion = get_model(scored["champion"]) if scored.get("champion") else None
-        return evaluate_run(context["run_id"], champion=champion) | {"rows_scored": scored["rows_scored"]}
+        return steps.evaluate(run_id, scored)
 
     @task.branch
     def branch(result: dict) -> str:
+        """Drift -> alert and signal; no drift -> no_drift."""
         return "alert_drift" if result["drift"] else "no_drift"
 
     @task(multiple_outputs=False)
-    def alert_drift(result: dict, **context) -> dict:
-        from include.notify import send_alert
+    def alert_drift(result: dict, *, ti=None) -> dict:
+        """Alert through the notifier: the drifted features and their scores."""
+        from include.monitoring import steps
 
-        details = {
-            "model_version": result["champion"],
-            "first_drift_day": result["first_drift_day"],
-            "drifted_features": result["drifted_features"],
-            "scores": result["scores"],
-            "error_ratio": result["error_ratio"],
-            "report": result["report_path"],
-        }
-        send_alert(
-            f"Drift detected for model {result['champion']}: {', '.join(result['drifted_features']) or 'error'}",
-            details,
-            severity="warning",
-            context=context,
-        )
-        return details
+        return steps.alert_drift(result, ti=ti)
 
     @task(outlets=[DRIFT_SIGNAL], multiple_outputs=False)
-    def signal_drift(result: dict, **context) -> dict:
-        extra = {
-            "model_version": result["champion"],
-            "first_drift_day": result["first_drift_day"],
-            "drifted_features": result["drifted_features"],
-            "scores": result["scores"],
-            "error_ratio": result["error_ratio"],
-            "windows": [w["day"] for w in result["windows"] if w["drift"] and w["new_window"]],
-            "report": result["report_path"],
-            "run_id": result["run_id"],
-        }
-        context["outlet_events"][DRIFT_SIGNAL].extra = extra
+    def signal_drift(result: dict, *, outlet_events=None) -> dict:
+        """Update the drift_signal asset (the training DAG is scheduled on it), scores as extra."""
+        from include.monitoring import steps
+
+        extra = steps.drift_signal_extra(result)
+        outlet_events[DRIFT_SIGNAL].extra = extra
         return extra
 
     @task(multiple_outputs=False)
     def no_drift(result: dict) -> dict:
-        return {"windows": [w["day"] for w in result["windows"]], "report": result["report_path"]}
+        """Record the windows evaluated and the report of a run without drift."""
+        from include.monitoring import steps
+
+        return steps.no_drift(result)
 
     result = evaluate(score())
     choice = branch(result)

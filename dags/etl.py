@@ -68,51 +68,28 @@ def etl():
     )
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
-    def load(source_uri: str, **context) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
+    def load(source_uri: str, *, data_interval_start=None) -> dict:
+        """Stream the day's file into its partition of demand_hourly, quarantine and ledger in one transaction."""
+        from include.etl import steps
 
-        from include.etl.loading import load_day
-        from include.etl.sensor import interval_day
-        from include.etl.validation import SourceSchemaError
-        from include.lineage import report_lineage, table
-        from include.settings import get_settings
-        from include.source.landing import find_day_file
-        from include.warehouse import db
-
-        db.ensure_schema()  # idempotent: a fresh warehouse (the Docker path) gets its tables
-        day = interval_day(context)
-        source = get_settings().storage.path(source_uri)
-        if not source.exists():  # moved to the archive since the sensor saw it
-            source = find_day_file(day)
-        report_lineage(  # OpenLineage: the file read, the tables written
-            inputs=[source],
-            outputs=[table("warehouse", t) for t in ("demand_hourly", "quarantine", "load_ledger")],
-        )
-        try:
-            return load_day(day, source).to_dict()
-        except SourceSchemaError as exc:  # the file itself is unusable: retrying cannot help
-            raise AirflowFailException(str(exc)) from exc
+        return steps.load(data_interval_start, source_uri)
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
-    def quality_gate(loaded: dict, **context) -> dict:
+    def quality_gate(loaded: dict, *, data_interval_start=None, data_interval_end=None, ti=None) -> dict:
+        """After the load: verify the Soda contract on the data interval; a failed critical check fails the run."""
         from include.lineage import report_lineage, table
         from include.quality.gate import run_gate
 
         report_lineage(inputs=[table("warehouse", "demand_hourly")], outputs=[table("warehouse", "load_ledger")])
-        start = datetime.fromisoformat(loaded["interval_start"])
-        end = datetime.fromisoformat(loaded["interval_end"])
-        return run_gate(start, end, context=context).summary()
+        return run_gate(data_interval_start, data_interval_end, context={"ti": ti}).summary()
 
     @task(outlets=[WAREHOUSE_DEMAND], multiple_outputs=False)
-    def publish(loaded: dict, gate: dict, **context) -> dict:
-        extra = {
-            "interval_start": loaded["interval_start"],
-            "interval_end": loaded["interval_end"],
-            "rows_loaded": loaded["rows_loaded"],
-            "rows_quarantined": loaded["rows_quarantined"],
-            "quality_gate": gate["status"],
-        }
-        context["outlet_events"][WAREHOUSE_DEMAND].extra = extra
+    def publish(loaded: dict, gate: dict, *, outlet_events=None) -> dict:
+        """Update the warehouse_demand asset, the interval and counts as extra (only after a passed gate)."""
+        from include.etl import steps
+
+        extra = steps.asset_extra(loaded, gate)
+        outlet_events[WAREHOUSE_DEMAND].extra = extra
         return extra
 
     loaded = load(wait_for_file.output)

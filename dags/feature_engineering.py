@@ -79,57 +79,39 @@ from include.features.definitions import CURRENT_FEATURE_SET_VERSION, FEATURE_SE
 )
 def feature_engineering():
     @task(pool=WAREHOUSE_POOL)
-    def find_work(params=None, triggering_asset_events=None) -> list[list[list[str]]]:
+    def find_work(*, params=None, triggering_asset_events=None) -> list[list[list[str]]]:
         """Batches of contiguous pending intervals, each interval as [start, end] ISO strings."""
-        import logging
+        from include.features.work import find_work
 
-        from include.features.build import find_pending, plan_batches
-        from include.settings import get_settings
-        from include.warehouse import db
-
-        db.ensure_schema()
-        params = params or {}
-        n_events = sum(len(v) for v in triggering_asset_events.values()) if triggering_asset_events else 0
-        pending = find_pending(
-            params.get("feature_set_version"),
-            start=params.get("start_date"),
-            end=params.get("end_date"),
-            rebuild=bool(params.get("rebuild")),
-        )
-        batches = plan_batches(pending, get_settings().features.batch_days)
-        logging.getLogger(__name__).info(
-            "%s triggering asset event(s); %s pending interval(s) in %s batch(es)", n_events, len(pending), len(batches)
-        )
-        return [[iv.to_json() for iv in batch] for batch in batches]
+        return find_work(params, triggering_asset_events)
 
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False, map_index_template="{{ batch_label }}")
-    def build_batch(batch: list[list[str]], params=None, run_id=None) -> dict:
+    def build_batch(batch: list[list[str]], *, params=None, run_id=None) -> dict:
+        """Replace the batch's features and ledger rows in one transaction (the version's SQL)."""
         from airflow.sdk import get_current_context
 
-        from include.features.build import Interval
+        from include.features import work
         from include.features.build import build_batch as _build
         from include.lineage import report_lineage, table
 
-        get_current_context()["batch_label"] = f"{batch[0][0][:10]}..{batch[-1][0][:10]}"
+        # map_index_template reads the task's own context: the one place a task writes to it
+        get_current_context()["batch_label"] = work.batch_label(batch)
         report_lineage(  # OpenLineage: the tables the feature SQL reads and writes
             inputs=[table("warehouse", "demand_hourly"), table("warehouse", "load_ledger")],
             outputs=[table("features", "demand_features"), table("features", "feature_ledger")],
         )
-        return _build([Interval.from_json(iv) for iv in batch], (params or {}).get("feature_set_version"), run_id)
+        return _build(work.batch_intervals(batch), (params or {}).get("feature_set_version"), run_id)
 
     @task(outlets=[FEATURES_DEMAND], multiple_outputs=False)
-    def publish(results: list[dict], outlet_events=None) -> dict:
+    def publish(results: list[dict], *, outlet_events=None) -> dict:
+        """Update the features_demand asset with what was built; skipped when nothing was."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        results = [r for r in results if r]
-        intervals = sorted(i for r in results for i in r["intervals"])
-        if not intervals:
+        from include.features.work import asset_extra
+
+        extra = asset_extra(results)
+        if extra is None:
             raise AirflowSkipException("nothing was built: no asset event")
-        extra = {
-            "intervals_built": intervals,
-            "feature_set_version": results[0]["feature_set_version"],
-            "rows_built": sum(r["rows_built"] for r in results),
-        }
         outlet_events[FEATURES_DEMAND].extra = extra
         return extra
 

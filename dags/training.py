@@ -93,7 +93,8 @@ from include.training.review import PromotionReviewOperator
 )
 def training():
     @task.short_circuit(multiple_outputs=False)
-    def plan(params=None, run_id=None, triggering_asset_events=None):
+    def plan(*, params=None, run_id=None, triggering_asset_events=None):
+        """Apply the retraining policy; short-circuit the run when it says no."""
         from include.training import steps
 
         names = sorted({asset.name for asset in triggering_asset_events}) if triggering_asset_events else []
@@ -103,12 +104,14 @@ def training():
     @setup
     @task(multiple_outputs=False)
     def create_scratch(plan: dict) -> str:
+        """Create the run's scratch space (setup)."""
         from include.training import steps
 
         return steps.create_scratch(plan)
 
     @task(queue=TRAINING_QUEUE, pool=WAREHOUSE_POOL, multiple_outputs=False)
     def extract_data(plan: dict, scratch: str) -> dict:
+        """Read the window's features once into the scratch space, with a checksum."""
         from include.lineage import report_lineage, table
         from include.training import steps
 
@@ -116,7 +119,8 @@ def training():
         return steps.extract_data(plan, scratch)
 
     @task(multiple_outputs=False)
-    def load_candidates(params=None) -> list[dict]:
+    def load_candidates(*, params=None) -> list[dict]:
+        """Read and validate the hyperparameter sets (one mapped candidate per set)."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.training import steps
@@ -130,6 +134,7 @@ def training():
 
     @task(queue=TRAINING_QUEUE, multiple_outputs=False, map_index_template="{{ candidate_name }}")
     def train_candidate(hp: dict, plan: dict, data: dict, scratch: str) -> dict:
+        """Walk-forward validate one hyperparameter set, refit on the window, store the model."""
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
         from sklearn.utils._param_validation import InvalidParameterError
@@ -147,6 +152,7 @@ def training():
 
     @task(queue=TRAINING_QUEUE, multiple_outputs=False, map_index_template="{{ candidate_name }}")
     def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
+        """Compute the candidate's validation metrics and register it."""
         from airflow.sdk import get_current_context
 
         from include.lineage import report_lineage, table
@@ -158,10 +164,12 @@ def training():
 
     @task_group(group_id="candidate")
     def candidate(hp: dict, plan: dict, data: dict, scratch: str):
+        """Train then evaluate one hyperparameter set."""
         return evaluate_candidate(train_candidate(hp, plan, data, scratch), plan, data)
 
     @task(queue=TRAINING_QUEUE, multiple_outputs=False)
     def compare(results: list[dict], plan: dict, data: dict) -> dict:
+        """Select the best candidate and score the champion on the same validation rows."""
         from include.training import steps
 
         # pulling from a task inside a mapped group yields a bare value when only one instance ran
@@ -169,11 +177,11 @@ def training():
         return steps.compare(results, plan, data)
 
     @task(outlets=[MODEL_REGISTRY], multiple_outputs=False)
-    def promote(decision: dict, plan: dict, review: dict, **context) -> dict:
+    def promote(decision: dict, plan: dict, review: dict, *, ti=None) -> dict:
         """Make the challenger champion (one transaction), alert, update the registry asset."""
         from include.training import steps
 
-        return steps.promote(decision, plan, context=context, review=review)
+        return steps.promote(decision, plan, context={"ti": ti}, review=review)
 
     @task(multiple_outputs=False)
     def reject(decision: dict, plan: dict, review: dict) -> dict:
@@ -184,6 +192,7 @@ def training():
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, multiple_outputs=False)
     def archive_cold_storage() -> dict:
+        """Move landing files older than the champion's window (minus the cold-storage age) to the archive."""
         from include.training import steps
 
         return steps.archive_cold_storage()
@@ -191,6 +200,7 @@ def training():
     @teardown
     @task(multiple_outputs=False)
     def remove_scratch(scratch: str) -> dict:
+        """Remove the run's scratch space (teardown, also after a failure)."""
         from include.training import steps
 
         return steps.remove_scratch(scratch)

@@ -7,27 +7,28 @@ failures that a retry cannot fix (a failed quality gate, a sensor timeout) raise
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from include.notify import ProjectNotifier
+from include.settings import get_settings
 
 OWNER = "mlops"
 #: Pools (created from airflow_settings.yaml): cap concurrent warehouse connections and embedding calls.
 WAREHOUSE_POOL = "warehouse"
 EMBEDDING_POOL = "embeddings"
 #: Worker queue for heavy training work (Astro worker queues; ignored by LocalExecutor).
-TRAINING_QUEUE = os.environ.get("MLOPS_TRAINING_QUEUE", "default")
+TRAINING_QUEUE = get_settings().tasks.training_queue
 
 
 def default_args(**overrides) -> dict:
+    tasks = get_settings().tasks
     args = {
         "owner": OWNER,
-        "retries": int(os.environ.get("MLOPS_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=float(os.environ.get("MLOPS_RETRY_DELAY_S", "20"))),
+        "retries": tasks.retries,
+        "retry_delay": timedelta(seconds=tasks.retry_delay_s),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
-        "execution_timeout": timedelta(minutes=int(os.environ.get("MLOPS_TASK_TIMEOUT_MIN", "30"))),
+        "execution_timeout": timedelta(minutes=tasks.timeout_min),
         "on_failure_callback": ProjectNotifier("{{ ti.dag_id }}.{{ ti.task_id }} failed"),
     }
     args.update(overrides)

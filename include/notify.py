@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from include.settings import get_settings
+
 log = logging.getLogger("mlops.alerts")
 
 
 def alerts_file() -> Path:
-    from include.settings import get_settings
-
     return get_settings().storage.reports_dir / "alerts.jsonl"
 
 
@@ -60,8 +59,8 @@ def send_alert(
 
 
 def _deliver_external(subject: str, body: str, context: dict[str, Any] | None) -> None:
-    smtp_conn = os.environ.get("MLOPS_SMTP_CONN_ID")
-    to = os.environ.get("MLOPS_ALERT_EMAIL")
+    channels = get_settings().alerts
+    smtp_conn, to = channels.smtp_conn_id, channels.email
     if smtp_conn and to:
         try:
             from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -71,7 +70,7 @@ def _deliver_external(subject: str, body: str, context: dict[str, Any] | None) -
             ).notify(context or {})
         except Exception:  # an alert channel being down must not hide the alert itself
             log.exception("e-mail alert failed; the alert is in %s", alerts_file())
-    slack_conn = os.environ.get("MLOPS_SLACK_WEBHOOK_CONN_ID")
+    slack_conn = channels.slack_webhook_conn_id
     if slack_conn:
         try:
             from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier

@@ -8,21 +8,27 @@ Its XCom is the URI of the file found.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import date, datetime
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
+from include.intervals import utc_day
 
-def interval_day(context):
+
+def run_day(data_interval_start: datetime | None) -> date:
     """The UTC day of the run's data interval start (the day this run processes)."""
-    start = context.get("data_interval_start")
-    if start is None:
+    if data_interval_start is None:
         raise AirflowFailException(
             "this DAG processes a data interval: trigger it with a logical date, or use "
             "`airflow backfill create --dag-id etl --from-date ... --to-date ...`"
         )
-    return start.astimezone(timezone.utc).date()
+    return utc_day(data_interval_start)
+
+
+def interval_day(context) -> date:
+    """``run_day`` of an operator's context."""
+    return run_day(context.get("data_interval_start"))
 
 
 class DayFileSensor(BaseSensorOperator):
@@ -35,6 +41,8 @@ class DayFileSensor(BaseSensorOperator):
         super().__init__(**kwargs)
 
     def poke(self, context) -> PokeReturnValue:
+        # deferred: include.source.landing imports the simulator (pandas) and this module is imported
+        # when the DAG file is parsed; move to the top once the landing contract is light.
         from include.source.landing import find_day_file
 
         day = interval_day(context)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from include.warehouse import db
+
 
 def summary_section() -> dict:
     """``days_loaded``, ``rows_loaded``, ``rows_quarantined`` over the ledger, and the quality gate
     result per day (passed | warned | failed | error | pending). ``wall_s`` is added by the caller."""
-    from include.warehouse import db
-
     rows = db.fetch_all(
         """
         select interval_start::date, rows_loaded, rows_quarantined,

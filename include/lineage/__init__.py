@@ -33,6 +33,8 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
 
+from include.settings import get_settings
+
 log = logging.getLogger(__name__)
 
 __all__ = ["lineage_enabled", "merge_declared_assets", "report_lineage", "reset_collector", "table", "uri_of"]
@@ -50,8 +52,6 @@ _CONTEXT = _ReportedByTask()
 
 def table(schema: str, name: str) -> str:
     """The warehouse table ``schema.name`` as a postgres Asset URI (OpenLineage dataset)."""
-    from include.settings import get_settings
-
     return get_settings().warehouse.asset_uri(schema, name)
 
 

@@ -9,4 +9,5 @@
   ``ml.drift_report``.
 * ``report``: the human-readable HTML report with reference-vs-current plots.
 * ``summary``: the ``drift`` section of ``reports/run_summary.json``.
+* ``steps``: one function per task of dags/drift_monitoring.py.
 """

@@ -36,6 +36,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from include.settings import get_settings
+
 #: name used for the prediction row in ml.drift_report
 PREDICTION = "__prediction__"
 
@@ -93,8 +95,6 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        from include.settings import get_settings
-
         d = get_settings().drift
         return cls(**{f: getattr(d, f) for f in cls.__dataclass_fields__})
 

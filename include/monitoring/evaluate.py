@@ -19,29 +19,22 @@ and writes the HTML report (include/monitoring/report.py).
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+
+from include.features.definitions import feature_columns
+from include.features.store import read_features
+from include.intervals import Interval, utc_midnight
+from include.monitoring.drift import PREDICTION, Thresholds, evaluate_window, json_safe
+from include.monitoring.report import write_report
+from include.settings import get_settings
+from include.training.registry import get_champion, load_reference
+from include.warehouse import db
 
 log = logging.getLogger(__name__)
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
-
-
-def _utc_day(value: datetime) -> date:
-    return value.astimezone(timezone.utc).date()
-
-
-def run_key(run_id: str) -> str:
-    """A file-name-safe form of a run id."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120]
-
-
 def pending_windows(champion: dict, run_id: str) -> list[date]:
     """Days (window ends) to evaluate for ``champion`` in run ``run_id``, oldest first."""
-    from include.warehouse import db
-
     rows = db.fetch_all(
         """select (s.interval_start at time zone 'UTC')::date as day
              from ml.scoring_ledger s
@@ -62,8 +55,6 @@ def pending_windows(champion: dict, run_id: str) -> list[date]:
 
 
 def latest_scored_day(champion: dict) -> date | None:
-    from include.warehouse import db
-
     row = db.fetch_one(
         """select max((interval_start at time zone 'UTC')::date) from ml.scoring_ledger
             where model_version = %s and interval_start >= %s and rows_scored > 0""",
@@ -77,9 +68,6 @@ def load_scored(champion: dict, start: datetime, end: datetime):
     has not arrived) of every scored row in [start, end)."""
     import pandas as pd
     from psycopg import sql as pgsql
-
-    from include.features.store import read_features
-    from include.warehouse import db
 
     feats = read_features(start, end, champion["feature_set_version"])
     query = pgsql.SQL(
@@ -97,17 +85,14 @@ def load_scored(champion: dict, start: datetime, end: datetime):
     return feats.merge(preds, on=["station_id", "ts"], how="inner", validate="one_to_one")
 
 
-def window_bounds(day: date, window_days: int, train_end: datetime) -> tuple[datetime, datetime]:
+def window_bounds(day: date, window_days: int, train_end: datetime) -> Interval:
     """[start, end) of the window ending with ``day``, clipped to the champion's unseen data."""
-    start = max(_midnight(day - timedelta(days=max(1, window_days) - 1)), train_end.astimezone(timezone.utc))
-    return start, _midnight(day + timedelta(days=1))
+    start = max(utc_midnight(day - timedelta(days=max(1, window_days) - 1)), train_end.astimezone(timezone.utc))
+    return Interval(start, utc_midnight(day + timedelta(days=1)))
 
 
 def _store(run_id: str, champion: dict, evaluated: list[dict], report_path: str | None) -> None:
     from psycopg.types.json import Jsonb
-
-    from include.monitoring.drift import PREDICTION, json_safe
-    from include.warehouse import db
 
     def f(x):
         return json_safe(float(x)) if x is not None else None
@@ -182,12 +167,6 @@ def _store(run_id: str, champion: dict, evaluated: list[dict], report_path: str 
 def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
     """Evaluate this run's windows, store the report rows, write the HTML. Returns a JSON-able
     summary (``drift`` is true when a *new* window drifted)."""
-    from include.features.definitions import feature_columns
-    from include.monitoring.drift import Thresholds, evaluate_window, json_safe
-    from include.monitoring.report import write_report
-    from include.settings import get_settings
-    from include.training.registry import get_champion, load_reference
-
     champion = champion or get_champion()
     t = Thresholds.from_settings()
     window_days = get_settings().drift.window_days
@@ -226,7 +205,7 @@ def evaluate_run(run_id: str, champion: dict | None = None) -> dict:
         reference["valid_mae"] = champion.get("metric_value")
     cols = feature_columns(champion["feature_set_version"])
     bounds = {d: window_bounds(d, window_days, champion["train_end"]) for d in days}
-    span = load_scored(champion, min(b[0] for b in bounds.values()), max(b[1] for b in bounds.values()))
+    span = load_scored(champion, min(b.start for b in bounds.values()), max(b.end for b in bounds.values()))
     evaluated = []
     for d in days:
         start, end = bounds[d]

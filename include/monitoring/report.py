@@ -14,10 +14,11 @@ import html
 import io
 from datetime import datetime, timezone
 
+from include.keys import run_key
+from include.settings import get_settings
+
 
 def report_dir():
-    from include.settings import get_settings
-
     path = get_settings().storage.reports_dir / "drift"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -96,8 +97,6 @@ def write_report(
     note: str | None = None,
 ) -> str:
     """Write the run's HTML report; returns its path."""
-    from include.monitoring.evaluate import run_key
-
     drifted = [e for e in evaluated if e["new_window"] and e["result"].drift]
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>Drift report {html.escape(run_id)}</title>"

@@ -17,18 +17,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import datetime
+
+from include.intervals import utc_midnight
+from include.training.registry import get_champion, get_model
+from include.warehouse import db
 
 
 def _table_exists(name: str) -> bool:
-    from include.warehouse import db
-
     return db.fetch_one("select to_regclass(%s) is not null", (name,))[0]
 
 
 def _errors(before: str, after: str | None, since: datetime) -> dict:
-    from include.warehouse import db
-
     if after is None or after == before:
         row = db.fetch_one(
             """select avg(abs(p.prediction - h.demand)), count(*),
@@ -56,9 +56,6 @@ def _round(value):
 
 
 def summary_section() -> dict:
-    from include.training.registry import get_champion, get_model
-    from include.warehouse import db
-
     days_scored = db.fetch_one("select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0")[0]
     first = db.fetch_one(
         """select window_day, model_version from ml.drift_runs
@@ -93,7 +90,7 @@ def summary_section() -> dict:
         return out
     champion = get_champion()
     after = champion["version"] if champion and champion["version"] != first[1] else None
-    since = datetime.combine(first[0], time(0), tzinfo=timezone.utc)
+    since = utc_midnight(first[0])
     errs = _errors(first[1], after, since)
     out.update(
         champion_after=after,

@@ -31,6 +31,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.notify import send_alert
+from include.settings import get_settings
+from include.warehouse import db
+
 log = logging.getLogger(__name__)
 
 CONTRACT = Path(__file__).parent / "contracts" / "demand_hourly.yml"
@@ -92,9 +96,7 @@ def soda_data_source():
     from soda_postgres.common.data_sources.postgres_data_source import PostgresDataSourceImpl
     from soda_postgres.common.data_sources.postgres_data_source_connection import PostgresDataSource
 
-    from include.warehouse.db import get_hook
-
-    hook = get_hook()
+    hook = db.get_hook()
     conn = hook.get_connection(hook.postgres_conn_id)
     model = PostgresDataSource.model_validate(
         {
@@ -118,8 +120,6 @@ def verify_interval(
     """Run the contract on [start, end). Never raises for failing checks or scan errors: the
     result's ``status`` says what happened."""
     os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")  # no network; telemetry would stall
-    from include.settings import get_settings
-
     max_share = get_settings().etl.max_quarantine_share if max_quarantine_share is None else max_quarantine_share
     result = GateResult(interval_start=start.isoformat(), interval_end=end.isoformat(), status="error")
     try:
@@ -176,8 +176,6 @@ def verify_interval(
 
 def record_result(result: GateResult) -> None:
     """Write the outcome to the interval's ledger row (passed also with warnings)."""
-    from include.warehouse import db
-
     passed = result.status in ("passed", "warned")
     with db.transaction() as conn:
         updated = conn.execute(
@@ -191,8 +189,6 @@ def record_result(result: GateResult) -> None:
 
 def run_gate(start: datetime, end: datetime, context: dict | None = None) -> GateResult:
     """Verify, record and enforce the gate on [start, end). See the module docstring."""
-    from include.notify import send_alert
-
     result = verify_interval(start, end)
     record_result(result)
     summary = result.summary()

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CODE_DIRS = ("include", "dags", "plugins", "scripts")
 _NAME = r"((?:MLOPS|AIRFLOW)_[A-Z0-9_]+)"
 _PY_READS = [
-    re.compile(r"\b_env(?:_int|_float|_date|_dates|_bool)?\(\s*[\"']" + _NAME),
+    re.compile(r"\b_?env(?:_int|_float|_date|_dates|_bool)?\(\s*[\"']" + _NAME),  # settings.env(...)
     re.compile(r"\bos\.environ\.get\(\s*[\"']" + _NAME),
     re.compile(r"\bos\.getenv\(\s*[\"']" + _NAME),
     re.compile(r"\benviron\.setdefault\(\s*[\"']" + _NAME),
