@@ -76,8 +76,10 @@ class WarehouseSettings:
 class StorageSettings:
     """Object storage locations, addressed through Airflow's ObjectStoragePath.
 
-    ``file://`` by default; set e.g. ``s3://bucket/landing`` and an ``aws_default``
-    connection (``MLOPS_STORAGE_CONN_ID``) to use S3-compatible storage.
+    ``file://`` by default; set e.g. ``s3://bucket/landing`` and an AWS connection
+    (``MLOPS_STORAGE_CONN_ID``) to use S3-compatible storage: the Celery profile does
+    (scripts/s3.py). Every task hands files to another only through these locations, so the
+    code never looks at the scheme.
     """
 
     landing_uri: str = field(
@@ -93,7 +95,14 @@ class StorageSettings:
         default_factory=lambda: _env("MLOPS_DOCS_URI", _file_uri(PROJECT_ROOT / "include" / "rag" / "docs"))
     )
     conn_id: str | None = field(default_factory=lambda: os.environ.get("MLOPS_STORAGE_CONN_ID") or None)
+    #: where the scripts (`make run`, `make bench`) write their summaries on the machine that runs them
     reports_dir: Path = field(default_factory=lambda: Path(_env("MLOPS_REPORTS_DIR", str(PROJECT_ROOT / "reports"))))
+    #: what tasks write for other readers (drift reports, alerts): object storage, like every hand-off
+    reports_uri: str = field(
+        default_factory=lambda: _env(
+            "MLOPS_REPORTS_URI", _file_uri(Path(_env("MLOPS_REPORTS_DIR", str(PROJECT_ROOT / "reports"))))
+        )
+    )
 
     def path(self, uri: str):
         """An ObjectStoragePath for ``uri`` (imported lazily: keeps DAG parsing light)."""

@@ -43,6 +43,12 @@ export PYTHONPATH="$MLOPS_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SODA_CORE_TELEMETRY_ENABLED=false
 export TOKENIZERS_PARALLELISM=false
 
+# Celery profile (MLOPS_EXECUTOR=celery): every hand-off between tasks goes through an S3-protocol
+# server on 127.0.0.1 (moto, scripts/s3.py): s3:// storage URIs, the AWS connection, lineage as objects.
+if [ "${MLOPS_EXECUTOR:-}" = "celery" ] && [ -x "$MLOPS_ROOT/.venv/bin/python" ]; then
+  eval "$(cd "$MLOPS_ROOT" && .venv/bin/python -m scripts.s3 env)"
+fi
+
 # OpenLineage (apache-airflow-providers-openlineage): every task's run events, with the datasets it
 # read and wrote, go as JSON lines to reports/lineage/events.jsonl (readable offline). Set
 # AIRFLOW__OPENLINEAGE__TRANSPORT to send them elsewhere (HTTP to Marquez: see .env.example), or
