@@ -30,6 +30,7 @@ from pathlib import Path
 
 from scripts.load_settings import load as load_settings
 from scripts.stack import AirflowStack, parse_ts
+from scripts.workers import executor_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN = ("etl", "feature_engineering", "training", "drift_monitoring", "rag_ingestion")
@@ -138,6 +139,7 @@ def collect_summary(
         "chain_wall_s": _wall_s([r for rs in runs.values() for r in rs if r["dag_id"] != "rag_ingestion"]),
         "consumer_retriggers": retriggers,
     }
+    summary["airflow"].update(executor_section(stack, dags))  # executor, tasks per worker and queue
     return summary
 
 

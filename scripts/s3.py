@@ -51,15 +51,18 @@ def _free_port() -> int:
 class S3Server:
     """One moto server with its state folder (credentials, port, pid, log, request recording)."""
 
-    def __init__(self, state_dir: str | os.PathLike | None = None, port: int | None = None):
-        self.dir = Path(state_dir or os.environ.get("MLOPS_S3_DIR") or ROOT / ".s3")
+    def __init__(
+        self, state_dir: str | os.PathLike | None = None, port: int | None = None, env: dict[str, str] | None = None
+    ):
+        self.environ = dict(os.environ if env is None else env)
+        self.dir = Path(state_dir or self.environ.get("MLOPS_S3_DIR") or ROOT / ".s3")
         self._port = port
 
     # ------------------------------------------------------------------ settings
     @property
     def port(self) -> int:
         if self._port is None:
-            configured = os.environ.get("MLOPS_S3_PORT")
+            configured = self.environ.get("MLOPS_S3_PORT")
             port_file = self.dir / "port"
             if configured:
                 self._port = int(configured)
@@ -119,7 +122,7 @@ class S3Server:
 
     def env(self) -> dict[str, str]:
         """Environment of the profile: storage URIs, the connection and its id, the lineage transport."""
-        reports = os.environ.get("MLOPS_REPORTS_URI") or URIS["MLOPS_REPORTS_URI"]
+        reports = self.environ.get("MLOPS_REPORTS_URI") or URIS["MLOPS_REPORTS_URI"]
         return {
             **URIS,
             "MLOPS_STORAGE_CONN_ID": CONN_ID,
@@ -154,7 +157,7 @@ class S3Server:
             if self._answers():
                 raise RuntimeError(f"port {self.port} is taken by another process (set MLOPS_S3_PORT)")
             env = {
-                **os.environ,
+                **self.environ,
                 # moto keeps objects in memory: the recording of every request, replayed on start, is
                 # what lets objects survive a restart (the store's own disk, as for MinIO)
                 "MOTO_ENABLE_RECORDING": "True",
@@ -198,7 +201,7 @@ class S3Server:
 
     def create_buckets(self, uris: dict[str, str] | None = None) -> list[str]:
         """Create the bucket of every ``s3://`` URI among ``uris`` (default: the environment, else URIS)."""
-        uris = uris if uris is not None else {k: os.environ.get(k, v) for k, v in URIS.items()}
+        uris = uris if uris is not None else {k: self.environ.get(k) or v for k, v in URIS.items()}
         names = sorted({urlsplit(u).netloc for u in uris.values() if u.startswith("s3://")})
         client = self.client()
         have = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
@@ -233,7 +236,7 @@ def main(argv: list[str]) -> int:
     server = S3Server()
     if cmd == "env":
         for key, value in server.env().items():
-            if not os.environ.get(key):
+            if not server.environ.get(key):
                 print(f"export {key}={_shell_quote(value)}")
     elif cmd == "start":
         server.start()
