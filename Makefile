@@ -54,7 +54,7 @@ ask: db-up
 	@$(ENV) $(PY) -m include.rag.ask "$(Q)"
 
 clean: stop
-	rm -rf .pgdata .airflow data reports/*.json reports/lineage reports/drift
+	rm -rf .pgdata .airflow data reports/*.json reports/lineage reports/drift reports/alerts .s3
 
 # Lint: ruff with the project rules (pyproject.toml, incl. the Airflow rules AIR), the preview AIR
 # rules on the Airflow code, ruff format, actionlint on .github/workflows, then pre-commit's hygiene

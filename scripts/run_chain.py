@@ -159,6 +159,8 @@ def _states(runs: list[dict]) -> dict[str, int]:
 
 
 def print_summary(summary: dict, stack: AirflowStack) -> None:
+    from include.settings import get_settings
+
     print()
     print("=" * 72)
     for section in ("etl", "features", "training", "drift", "rag"):
@@ -168,7 +170,7 @@ def print_summary(summary: dict, stack: AirflowStack) -> None:
     print(f"airflow   runs={summary['airflow']['runs']}")
     user, password = stack.credentials()
     print("=" * 72)
-    print("Summary: reports/run_summary.json    Alerts: reports/alerts.jsonl")
+    print(f"Summary: reports/run_summary.json    Alerts: {get_settings().storage.reports_uri}/alerts/")
     print(f"Airflow UI: {stack.base_url}  (login {user} / {password})  -- `make stop` stops it")
 
 
@@ -277,7 +279,7 @@ def main() -> int:
     print_summary(summary, stack)
     failed = {d: s.get("failed", 0) for d, s in summary["airflow"]["runs"].items() if s.get("failed")}
     if failed:
-        log(f"some runs failed: {failed} (see the UI and reports/alerts.jsonl)")
+        log(f"some runs failed: {failed} (see the UI and the alerts under MLOPS_REPORTS_URI)")
     return 0
 
 

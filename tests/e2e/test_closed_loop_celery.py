@@ -98,6 +98,7 @@ def all_task_instances(stack, dag_ids) -> list[dict]:
 @pytest.fixture(scope="module")
 def celery_chain(tmp_path_factory):
     from scripts.run_chain import chain_dags, prepare, run_chain, run_days
+    from scripts.stack import AirflowStack
 
     base = tmp_path_factory.mktemp("celery")
     for name in (AIRFLOW_DB, WAREHOUSE_DB, REFERENCE_DB):
@@ -128,9 +129,11 @@ def celery_chain(tmp_path_factory):
         s3 = S3Server(env=os.environ.copy())
         s3.start()
         start, end, drift_start = run_days()
-        stack = prepare(os.environ.copy())
+        stack = AirflowStack(os.environ.copy())
         killer = WorkerKiller(stack)
         try:
+            stack = prepare(os.environ.copy())
+            killer.stack = stack
             killer.start()
             t0 = time.monotonic()
             summary = run_chain(stack, start, end, drift_start, timeout=800, backfill_parallelism=2)
