@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from scripts.s3 import S3Server
 from scripts.supervisor import AIRFLOW_SERVICES, Supervisor, profile_env
 
 SERVICES = AIRFLOW_SERVICES
@@ -84,6 +85,8 @@ class AirflowStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._stop_legacy()
         self._guard_password_file()
+        if self.supervisor.celery:  # the profile's S3-protocol object store (scripts/s3.py)
+            S3Server(env=self.env).start()
         self.supervisor.ensure()
         self.supervisor.start(self.services)
         self.wait_healthy(timeout)
@@ -125,6 +128,8 @@ class AirflowStack:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every service (whole process groups: task processes too) and this stack's supervisord."""
         self.supervisor.shutdown(timeout=max(timeout, 90.0))
+        if self.supervisor.celery:
+            S3Server(env=self.env).stop()
         self._stop_legacy(timeout)
         self._client.close()
 
