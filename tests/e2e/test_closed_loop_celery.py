@@ -98,14 +98,23 @@ def all_task_instances(stack, dag_ids) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def celery_chain(tmp_path_factory):
+def celery_databases():
+    """Own metadata, warehouse and reference databases, dropped afterwards whatever happened."""
+    names = (AIRFLOW_DB, WAREHOUSE_DB, REFERENCE_DB)
+    for name in names:
+        _admin_exec(f"drop database if exists {name} with (force)")
+        _admin_exec(f"create database {name}")
+    yield names
+    for name in names:
+        _admin_exec(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture(scope="module")
+def celery_chain(tmp_path_factory, celery_databases):
     from scripts.run_chain import chain_dags, prepare, run_chain, run_days
     from scripts.stack import AirflowStack
 
     base = tmp_path_factory.mktemp("celery")
-    for name in (AIRFLOW_DB, WAREHOUSE_DB, REFERENCE_DB):
-        _admin_exec(f"drop database if exists {name} with (force)")
-        _admin_exec(f"create database {name}")
     s3 = S3Server(state_dir=base / "s3", port=_free_port())
     env = {
         **chain_env(_free_port()),
@@ -158,8 +167,6 @@ def celery_chain(tmp_path_factory):
             killer.stop_event.set()
             stack.stop()
             s3.stop()
-    for name in (AIRFLOW_DB, WAREHOUSE_DB, REFERENCE_DB):
-        _admin_exec(f"drop database if exists {name} with (force)")
 
 
 def test_closed_loop_on_celery_workers_and_object_storage(celery_chain):
