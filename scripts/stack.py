@@ -173,7 +173,13 @@ class AirflowStack:
         return {"Authorization": f"Bearer {self._token}"}
 
     def api(self, method: str, path: str, **kwargs) -> Any:
-        r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+        for attempt in range(3):  # a busy api-server (it also serves every task) may answer a read late
+            try:
+                r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+                break
+            except httpx.TimeoutException:
+                if method != "GET" or attempt == 2:
+                    raise
         if r.status_code == 401:  # token expired
             self._token = None
             r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
