@@ -188,6 +188,7 @@ def test_generated_secret_files_are_private(tmp_path):
     assert _mode(tmp_path / "s") == 0o700
     assert _mode(tmp_path / "s" / "probe") == 0o600
     assert subprocess.run(["git", "check-ignore", "-q", ".secrets/postgres"], cwd=ROOT).returncode == 0
+    assert ".secrets/" in (ROOT / ".dockerignore").read_text().split(), ".secrets/ must not enter the image"
 
 
 def test_project_secret_files_are_0600():
