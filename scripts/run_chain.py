@@ -138,6 +138,7 @@ def collect_summary(
         "runs": {d: _states(r) for d, r in runs.items()},
         "chain_wall_s": _wall_s([r for rs in runs.values() for r in rs if r["dag_id"] != "rag_ingestion"]),
         "consumer_retriggers": retriggers,
+        "restarts": stack.restarts(since=since),  # services the supervisor restarted during this run
     }
     summary["airflow"].update(executor_section(stack, dags))  # executor, tasks per worker and queue
     return summary
@@ -167,7 +168,7 @@ def print_summary(summary: dict, stack: AirflowStack) -> None:
         if section in summary:
             body = ", ".join(f"{k}={v}" for k, v in summary[section].items() if not isinstance(v, (dict, list)))
             print(f"{section:9s} {body}")
-    print(f"airflow   runs={summary['airflow']['runs']}")
+    print(f"airflow   runs={summary['airflow']['runs']} restarts={summary['airflow'].get('restarts', {})}")
     user, password = stack.credentials()
     print("=" * 72)
     print(f"Summary: reports/run_summary.json    Alerts: {get_settings().storage.reports_uri}/alerts/")

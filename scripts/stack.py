@@ -56,6 +56,7 @@ class AirflowStack:
         self.services = tuple(n for n in self.supervisor.programs if n in (*services, *extra))
         self._token: str | None = None
         self._client = httpx.Client(base_url=self.base_url, timeout=30.0)
+        self.api_retry_s = float(self.env.get("MLOPS_API_RETRY_S", "180"))
 
     # ---------------------------------------------------------------- processes
     def status(self) -> dict[str, int | None]:
@@ -167,22 +168,40 @@ class AirflowStack:
     def _auth(self) -> dict[str, str]:
         if self._token is None:
             user, password = self.credentials()
-            r = self._client.post("/auth/token", json={"username": user, "password": password})
+            r = self._send("POST", "/auth/token", retry_on_status=True, json={"username": user, "password": password})
             r.raise_for_status()
             self._token = r.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
-    def api(self, method: str, path: str, **kwargs) -> Any:
-        for attempt in range(3):  # a busy api-server (it also serves every task) may answer a read late
+    def _send(self, method: str, url: str, retry_on_status: bool, **kwargs) -> httpx.Response:
+        """One request, retried for up to ``api_retry_s`` while the api-server is restarting or its
+        database is away (connection refused, timeouts, 5xx), so a driver outlives the outages the
+        stack itself survives. A POST is retried only when it never reached the server."""
+        deadline = time.monotonic() + self.api_retry_s
+        delay = 1.0
+        while True:
             try:
-                r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
-                break
-            except httpx.TimeoutException:
-                if method != "GET" or attempt == 2:
+                r = self._client.request(method, url, **kwargs)
+                if not (retry_on_status and r.status_code in (500, 502, 503, 504)):
+                    return r
+                failure: Exception | str = f"{r.status_code}: {r.text[:200]}"
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure = exc
+            except httpx.TransportError as exc:  # sent, no answer: only an idempotent request again
+                if not retry_on_status:
                     raise
+                failure = exc
+            if time.monotonic() + delay > deadline:
+                raise StackError(f"{method} {url}: no answer within {self.api_retry_s:.0f}s (last: {failure})")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def api(self, method: str, path: str, **kwargs) -> Any:
+        idempotent = method.upper() != "POST"
+        r = self._send(method, "/api/v2" + path, idempotent, headers=self._auth(), **kwargs)
         if r.status_code == 401:  # token expired
             self._token = None
-            r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+            r = self._send(method, "/api/v2" + path, idempotent, headers=self._auth(), **kwargs)
         if r.status_code >= 400:
             raise StackError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
         return r.json() if r.content else None

@@ -68,8 +68,11 @@ def celery_env(env: dict[str, str]) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "MLOPS_REDIS_PASSWORD": password,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://:{password}@127.0.0.1:{port}/0",
-        # task states go to the metadata database (no second store to keep)
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        # Celery's task results (Airflow reads task states from its own database; these only tell the
+        # scheduler that a message was handled) in Redis database 1. Not `db+postgresql` on the
+        # metadata database: with Celery 5.7 the provider (3.26) cannot decode the rows it reads
+        # there (TypeError in meta_from_decoded), and the scheduler exits on it.
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://:{password}@127.0.0.1:{port}/1",
         # a message is acknowledged when its task has finished, not when a worker took it: a worker
         # SIGKILLed mid-task leaves it unacknowledged and Redis hands it out again after the
         # visibility timeout; Airflow meanwhile fails the silent task instance after the heartbeat
