@@ -17,7 +17,7 @@ def tasks_by_worker_and_queue(stack, dag_ids: Iterable[str]) -> dict[str, dict[s
     counts: dict[str, dict[str, int]] = {}
     for dag_id in dag_ids:
         for run in stack.dag_runs(dag_id):
-            for ti in stack.task_instances(dag_id, run["run_id"]):
+            for ti in stack.task_instances(dag_id, run["dag_run_id"]):
                 if ti["state"] == "success":
                     per_queue = counts.setdefault(ti.get("hostname") or "?", {})
                     per_queue[ti["queue"]] = per_queue.get(ti["queue"], 0) + 1

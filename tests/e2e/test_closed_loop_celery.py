@@ -93,7 +93,7 @@ def all_task_instances(stack, dag_ids) -> list[dict]:
     out = []
     for dag_id in dag_ids:
         for run in stack.dag_runs(dag_id):
-            out += stack.task_instances(dag_id, run["run_id"])
+            out += stack.task_instances(dag_id, run["dag_run_id"])
     return out
 
 
@@ -187,7 +187,7 @@ def test_closed_loop_on_celery_workers_and_object_storage(celery_chain):
     # the tasks of one run were spread over both workers
     by_run: dict[tuple, set] = {}
     for t in done:
-        by_run.setdefault((t["dag_id"], t["run_id"]), set()).add(t["hostname"])
+        by_run.setdefault((t["dag_id"], t["dag_run_id"]), set()).add(t["hostname"])
     assert any(hosts == set(WORKERS) for hosts in by_run.values()), by_run
 
     # the registry's artifacts are s3:// objects, and they exist
@@ -233,7 +233,7 @@ def test_killed_worker_task_is_retried_and_the_warehouse_is_as_undisturbed(celer
     attempts = [
         t
         for t in celery_chain["tis"]
-        if (t["dag_id"], t["run_id"], t["task_id"]) == (killed["dag_id"], killed["run_id"], killed["task_id"])
+        if (t["dag_id"], t["dag_run_id"], t["task_id"]) == (killed["dag_id"], killed["dag_run_id"], killed["task_id"])
     ]
     (final,) = attempts
     # the task instance SIGKILLed with its worker was retried and succeeded
