@@ -55,7 +55,8 @@ class AirflowStack:
         # Redis first, the workers last (the order supervisord starts them in)
         self.services = tuple(n for n in self.supervisor.programs if n in (*services, *extra))
         self._token: str | None = None
-        self._client = httpx.Client(base_url=self.base_url, timeout=30.0)
+        # generous: a loaded 2-core machine can take long to answer
+        self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(120.0, connect=10.0))
         self.api_retry_s = float(self.env.get("MLOPS_API_RETRY_S", "180"))
 
     # ---------------------------------------------------------------- processes
@@ -237,7 +238,20 @@ class AirflowStack:
             "run_backwards": False,
             "dag_run_conf": {},
         }
-        return self.api("POST", "/backfills", json=body)
+        try:
+            return self.api("POST", "/backfills", json=body)
+        except (StackError, httpx.TransportError) as exc:
+            # the request may have created it before its answer was lost (a timeout), or an
+            # earlier attempt did: the running backfill of the same range is this one
+            if isinstance(exc, StackError) and "-> 409" not in str(exc):
+                raise
+            for _ in range(10):
+                for bf in self.api("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]:
+                    span = (parse_ts(bf["from_date"]), parse_ts(bf["to_date"]))
+                    if span == (parse_ts(from_date), parse_ts(to_date)) and not bf.get("completed_at"):
+                        return bf
+                time.sleep(2.0)
+            raise
 
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
         return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"conf": conf or {}, "logical_date": logical_date})

@@ -13,7 +13,7 @@ per service. Programs:
 
 A service that exits is started again (``autorestart``); one that dies at once (PostgreSQL still
 down) is retried with supervisord's growing back-off, 1 s more per attempt, ``startretries`` times
-(about 7 minutes in all) before it is left FATAL. Stopping sends SIGTERM to the service's whole
+(about 5 minutes in all) before it is left FATAL. Stopping sends SIGTERM to the service's whole
 process group (task processes included) and SIGKILL after ``stopwaitsecs``.
 
     python -m scripts.supervisor env     the Celery profile's settings as shell exports (scripts/env.sh)
@@ -327,11 +327,18 @@ class Supervisor:
         pid = self.pid()
         if pid is None:
             return
+        deadline = time.monotonic() + timeout
         try:
-            self.rpc().shutdown()
+            # all at once (supervisord's own shutdown stops them one after the other)
+            rpc = self.rpc()
+            rpc.stopAllProcesses(False)
+            while time.monotonic() < deadline and any(
+                p["statename"] in ("RUNNING", "STARTING", "BACKOFF", "STOPPING") for p in rpc.getAllProcessInfo()
+            ):
+                time.sleep(0.5)
+            rpc.shutdown()
         except (OSError, xmlrpc.client.Error):
             os.kill(pid, 15)
-        deadline = time.monotonic() + timeout
         while self.pid() is not None and time.monotonic() < deadline:
             time.sleep(0.2)
 
