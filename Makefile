@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 ENV := . scripts/env.sh &&
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv db-up db-down run stop status test test-fast bench lint ask clean
+.PHONY: help venv db-up db-down redis-up redis-down run stop status test test-fast bench lint ask clean
 
 help:
 	@echo "make run      set everything up and run the whole chain through Airflow's scheduler"
 	@echo "make test     the whole test suite against a real PostgreSQL"
 	@echo "make bench    benchmarks -> reports/bench.json"
-	@echo "make stop     stop Airflow and PostgreSQL;  make db-up / make db-down: PostgreSQL only"
+	@echo "make stop     stop Airflow (and its supervisor) and PostgreSQL;  make db-up / make db-down: PostgreSQL only"
+	@echo "make status   each supervised service: state, pid, uptime, restarts; PostgreSQL"
+	@echo "              MLOPS_EXECUTOR=celery make run|status: the Celery profile (Redis, two workers)"
 	@echo "make lint     ruff (incl. Airflow rules AIR) and pre-commit"
 
 # Re-installs only when a requirements file changed.
@@ -31,6 +33,13 @@ db-up: $(STAMP)
 db-down:
 	@$(ENV) scripts/db.sh down
 
+# Redis (the Celery profile's broker) runs under the stack's supervisor; these start/stop it alone.
+redis-up: $(STAMP)
+	@MLOPS_EXECUTOR=celery; $(ENV) $(PY) -m scripts.stack redis-up
+
+redis-down:
+	@MLOPS_EXECUTOR=celery; $(ENV) $(PY) -m scripts.stack redis-down
+
 run: db-up
 	@$(ENV) $(PY) -m scripts.run_chain
 
@@ -39,7 +48,9 @@ stop:
 	@$(ENV) scripts/db.sh down
 
 status:
-	@$(ENV) $(PY) -m scripts.stack status; $(ENV) scripts/db.sh status && echo "PostgreSQL running"
+	@$(ENV) $(PY) -m scripts.stack status; rc=$$?; \
+	if $(ENV) scripts/db.sh status; then echo "PostgreSQL      running (127.0.0.1:$${MLOPS_PG_PORT:-55432})"; \
+	else echo "PostgreSQL      stopped"; rc=1; fi; exit $$rc
 
 test: db-up
 	@$(ENV) $(PY) -m pytest tests .astro $(PYTEST_ARGS)
@@ -54,7 +65,7 @@ ask: db-up
 	@$(ENV) $(PY) -m include.rag.ask "$(Q)"
 
 clean: stop
-	rm -rf .pgdata .airflow data reports/*.json reports/lineage reports/drift
+	rm -rf .pgdata .airflow data reports/*.json reports/lineage reports/drift reports/alerts .s3
 
 # Lint: ruff with the project rules (pyproject.toml, incl. the Airflow rules AIR), the preview AIR
 # rules on the Airflow code, ruff format, lint-imports (import-linter: the layers of include/, no

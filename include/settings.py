@@ -83,8 +83,10 @@ class WarehouseSettings:
 class StorageSettings:
     """Object storage locations, addressed through Airflow's ObjectStoragePath.
 
-    ``file://`` by default; set e.g. ``s3://bucket/landing`` and an ``aws_default``
-    connection (``MLOPS_STORAGE_CONN_ID``) to use S3-compatible storage.
+    ``file://`` by default; set e.g. ``s3://bucket/landing`` and an AWS connection
+    (``MLOPS_STORAGE_CONN_ID``) to use S3-compatible storage: the Celery profile does
+    (scripts/s3.py). Every task hands files to another only through these locations, so the
+    code never looks at the scheme.
     """
 
     landing_uri: str = env("MLOPS_LANDING_URI", _file_uri(PROJECT_ROOT / "data" / "landing"))
@@ -93,6 +95,12 @@ class StorageSettings:
     docs_uri: str = env("MLOPS_DOCS_URI", _file_uri(PROJECT_ROOT / "include" / "rag" / "docs"))
     conn_id: str | None = env("MLOPS_STORAGE_CONN_ID", None)
     reports_dir: Path = env("MLOPS_REPORTS_DIR", PROJECT_ROOT / "reports", Path)
+    #: what tasks write for other readers (drift reports, alerts): object storage, like every hand-off
+    #: (defaults to MLOPS_REPORTS_DIR as a file:// URI, read when the settings are built)
+    reports_uri: str = field(
+        default_factory=lambda: os.environ.get("MLOPS_REPORTS_URI")
+        or _file_uri(Path(os.environ.get("MLOPS_REPORTS_DIR") or PROJECT_ROOT / "reports"))
+    )
 
     def path(self, uri: str):
         """An ObjectStoragePath for ``uri`` (imported lazily: keeps DAG parsing light)."""

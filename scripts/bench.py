@@ -42,6 +42,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("retrieval", "retrieval"),
     ("drift", "drift"),
     ("chain", "chain"),
+    ("scale_out", "scale_out"),
 )
 AREAS = tuple(name for name, _ in SECTIONS)
 

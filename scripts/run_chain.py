@@ -31,6 +31,7 @@ from pathlib import Path
 from include.mlops_view import address as mlops_view_address
 from scripts.load_settings import load as load_settings
 from scripts.stack import AirflowStack, parse_ts
+from scripts.workers import executor_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN = ("etl", "feature_engineering", "training", "drift_monitoring", "rag_ingestion")
@@ -138,7 +139,9 @@ def collect_summary(
         "runs": {d: _states(r) for d, r in runs.items()},
         "chain_wall_s": _wall_s([r for rs in runs.values() for r in rs if r["dag_id"] != "rag_ingestion"]),
         "consumer_retriggers": retriggers,
+        "restarts": stack.restarts(since=since),  # services the supervisor restarted during this run
     }
+    summary["airflow"].update(executor_section(stack, dags))  # executor, tasks per worker and queue
     return summary
 
 
@@ -158,16 +161,18 @@ def _states(runs: list[dict]) -> dict[str, int]:
 
 
 def print_summary(summary: dict, stack: AirflowStack) -> None:
+    from include.settings import get_settings
+
     print()
     print("=" * 72)
     for section in ("etl", "features", "training", "drift", "rag"):
         if section in summary:
             body = ", ".join(f"{k}={v}" for k, v in summary[section].items() if not isinstance(v, (dict, list)))
             print(f"{section:9s} {body}")
-    print(f"airflow   runs={summary['airflow']['runs']}")
+    print(f"airflow   runs={summary['airflow']['runs']} restarts={summary['airflow'].get('restarts', {})}")
     user, password = stack.credentials()
     print("=" * 72)
-    print("Summary: reports/run_summary.json    Alerts: reports/alerts.jsonl")
+    print(f"Summary: reports/run_summary.json    Alerts: {get_settings().storage.reports_uri}/alerts/")
     print(f"Airflow UI: {stack.base_url}  (login {user} / {password})  -- `make stop` stops it")
     print(mlops_view_address(stack.base_url))
 
@@ -277,7 +282,7 @@ def main() -> int:
     print_summary(summary, stack)
     failed = {d: s.get("failed", 0) for d, s in summary["airflow"]["runs"].items() if s.get("failed")}
     if failed:
-        log(f"some runs failed: {failed} (see the UI and reports/alerts.jsonl)")
+        log(f"some runs failed: {failed} (see the UI and the alerts under MLOPS_REPORTS_URI)")
     return 0
 
 

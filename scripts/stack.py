@@ -1,14 +1,16 @@
 """Run a real Airflow 3 stack without Docker: scheduler, dag-processor, triggerer and api-server.
 
 Airflow 3 tasks talk to the metadata database only through the api-server's execution API,
-so all of these must run. ``AirflowStack`` starts them as background processes (pid files and
-logs under ``<AIRFLOW_HOME>/run``), reuses them when they are already up, and drives Airflow
-through its REST API (v2): unpause DAGs, create backfills, trigger runs, wait for runs.
+so all of these must run. ``AirflowStack`` runs them under this stack's own supervisord
+(scripts/supervisor.py: restarted when they exit, logs and control socket under
+``<AIRFLOW_HOME>/run``), with Redis and two Celery workers when ``MLOPS_EXECUTOR=celery``;
+reuses them when they are already up; and drives Airflow through its REST API (v2): unpause
+DAGs, create backfills, trigger runs, wait for runs.
 
-Used by ``make run`` (scripts/run_chain.py), ``make stop``, the bench and the e2e tests, each
-with its own environment (AIRFLOW_HOME, metadata database, port).
+Used by ``make run`` (scripts/run_chain.py), ``make stop``, ``make status``, the bench and the
+tests, each with its own environment (AIRFLOW_HOME, metadata database, port).
 
-    python -m scripts.stack start|stop|status      (environment from scripts/env.sh)
+    python -m scripts.stack start|stop|status|redis-up|redis-down   (environment from scripts/env.sh)
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+from scripts.s3 import S3Server
+from scripts.supervisor import AIRFLOW_SERVICES, Supervisor, profile_env
+
+SERVICES = AIRFLOW_SERVICES
 TERMINAL = {"success", "failed"}
 
 
@@ -35,131 +40,169 @@ class StackError(RuntimeError):
 
 def parse_ts(value: str | None):
     """A timestamp of the REST API (ISO 8601, ``Z`` or an offset) as an aware datetime; None stays None."""
-    from datetime import datetime
-
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 class AirflowStack:
     def __init__(self, env: dict[str, str] | None = None, services: Iterable[str] = SERVICES):
-        self.env = dict(os.environ if env is None else env)
+        self.env = profile_env(dict(os.environ if env is None else env))
         self.home = Path(self.env["AIRFLOW_HOME"])
         self.run_dir = self.home / "run"
         self.port = int(self.env.get("AIRFLOW__API__PORT", "8080"))
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.services = tuple(services)
+        self.supervisor = Supervisor(self.run_dir, self.env)
+        extra = tuple(n for n in self.supervisor.programs if n not in SERVICES)
+        # Redis first, the workers last (the order supervisord starts them in)
+        self.services = tuple(n for n in self.supervisor.programs if n in (*services, *extra))
         self._token: str | None = None
-        self._client = httpx.Client(base_url=self.base_url, timeout=30.0)
+        # generous: a loaded 2-core machine can take long to answer
+        self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(120.0, connect=10.0))
+        self.api_retry_s = float(self.env.get("MLOPS_API_RETRY_S", "180"))
 
     # ---------------------------------------------------------------- processes
-    def _pid_file(self, name: str) -> Path:
-        return self.run_dir / f"{name}.pid"
+    def status(self) -> dict[str, int | None]:
+        """pid of each service, None when it is not running (or supervisord is not)."""
+        info = self.info()
+        return {n: (info[n]["pid"] if info.get(n, {}).get("state") == "RUNNING" else None) for n in self.services}
 
-    def _alive(self, name: str) -> int | None:
-        pid_file = self._pid_file(name)
-        if not pid_file.exists():
-            return None
-        try:
-            pid = int(pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError, PermissionError):
-            return None
-        # a zombie child (exited, not reaped) is not alive
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().split()
-            if stat[2] == "Z":
-                return None
-        except OSError:
-            return None
+    def info(self) -> dict[str, dict]:
+        """supervisord's view of each service: state, pid, uptime_s, restarts, last_exit ({} when it is down)."""
+        return self.supervisor.info() if self.supervisor.running() else {}
+
+    def restarts(self, since: datetime | None = None) -> dict[str, int]:
+        """Services that exited unexpectedly and were restarted (count), since ``since`` or since this
+        stack's supervisord started. Zero counts are left out."""
+        return self.supervisor.restarts(since)
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> int:
+        """Send ``sig`` to the service's main process (a fault, for the tests); returns its pid."""
+        pid = self.status()[service]
+        if pid is None:
+            raise StackError(f"{service} is not running")
+        os.kill(pid, sig)
         return pid
 
-    def status(self) -> dict[str, int | None]:
-        return {name: self._alive(name) for name in self.services}
-
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 300.0) -> None:
         """Start every service that is not running, then wait until the API answers."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        airflow = [sys.executable, "-m", "airflow"]
-        for name in self.services:
-            if self._alive(name):
-                continue
-            cmd = [*airflow, name]
-            if name == "api-server":
-                cmd += ["--port", str(self.port), "--host", "127.0.0.1"]
-            log = open(self.run_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open by the child)
-            proc = subprocess.Popen(
-                cmd,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # survives the caller; stopped by stop()
-            )
-            self._pid_file(name).write_text(str(proc.pid))
+        self._stop_legacy()
+        self._guard_password_file()
+        if self.supervisor.celery:  # the profile's S3-protocol object store (scripts/s3.py)
+            S3Server(env=self.env).start()
+        self.supervisor.ensure()
+        self.supervisor.start(self.services)
         self.wait_healthy(timeout)
+        self._guard_password_file()
+
+    def _guard_password_file(self) -> None:
+        """The api-server writes the generated UI passwords into this file: create it 0600 first
+        (it keeps the mode of an existing file) and repair the mode of one written earlier."""
+        path = self._password_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(path, 0o600)
 
     def wait_healthy(self, timeout: float = 120.0) -> None:
+        """Wait until every service runs and the scheduler is healthy; services the supervisor is
+        still restarting are waited for, a service it gave up on (FATAL) fails at once."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            dead = [n for n in self.services if not self._alive(n)]
-            if dead:
-                raise StackError(f"Airflow service(s) exited: {dead}; see {self.run_dir}/<name>.log")
+            info = self.info()
+            fatal = [n for n in self.services if info.get(n, {}).get("state") in ("FATAL", "STOPPED", "UNKNOWN", None)]
+            if fatal:
+                raise StackError(f"Airflow service(s) not running: {fatal}; see {self.run_dir}/<name>.log")
+            waiting = [n for n in self.services if info[n]["state"] != "RUNNING"]
             try:
                 r = self._client.get("/api/v2/monitor/health")
                 if r.status_code == 200:
                     health = r.json()
-                    if health.get("scheduler", {}).get("status") == "healthy":
+                    if not waiting and all(
+                        health.get(k, {}).get("status") == "healthy" for k in ("metadatabase", "scheduler")
+                    ):
                         return
-                    last = health
+                    last = {"health": health, "starting": waiting}
             except httpx.HTTPError as exc:
                 last = exc
             time.sleep(1.0)
         raise StackError(f"Airflow did not become healthy in {timeout}s (last: {last})")
 
     def stop(self, timeout: float = 30.0) -> None:
-        for name in reversed(self.services):
-            pid = self._alive(name)
-            if pid is None:
-                self._pid_file(name).unlink(missing_ok=True)
-                continue
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while self._alive(name) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if self._alive(name):
-                os.killpg(pid, signal.SIGKILL)
-            self._pid_file(name).unlink(missing_ok=True)
+        """Stop every service (whole process groups: task processes too) and this stack's supervisord."""
+        self.supervisor.shutdown(timeout=max(timeout, 90.0))
+        if self.supervisor.celery:
+            S3Server(env=self.env).stop()
+        self._stop_legacy(timeout)
         self._client.close()
 
+    def _stop_legacy(self, timeout: float = 30.0) -> None:
+        """Services started by an earlier version of this module (pid files, no supervisor)."""
+        for pid_file in self.run_dir.glob("*.pid"):
+            if pid_file.name == self.supervisor.pidfile.name:
+                continue
+            try:
+                pid = int(pid_file.read_text().strip())
+                os.killpg(pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                    time.sleep(0.2)
+                if Path(f"/proc/{pid}").exists():
+                    os.killpg(pid, signal.SIGKILL)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+            pid_file.unlink(missing_ok=True)
+
     # ---------------------------------------------------------------- REST API
-    def credentials(self) -> tuple[str, str]:
-        path = Path(
+    def _password_file(self) -> Path:
+        return Path(
             self.env.get(
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
                 self.home / "simple_auth_manager_passwords.json.generated",
             )
         )
-        users = json.loads(path.read_text())
+
+    def credentials(self) -> tuple[str, str]:
+        users = json.loads(self._password_file().read_text())
         user = "admin" if "admin" in users else next(iter(users))
         return user, users[user]
 
     def _auth(self) -> dict[str, str]:
         if self._token is None:
             user, password = self.credentials()
-            r = self._client.post("/auth/token", json={"username": user, "password": password})
+            r = self._send("POST", "/auth/token", retry_on_status=True, json={"username": user, "password": password})
             r.raise_for_status()
             self._token = r.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
+    def _send(self, method: str, url: str, retry_on_status: bool, **kwargs) -> httpx.Response:
+        """One request, retried for up to ``api_retry_s`` while the api-server is restarting or its
+        database is away (connection refused, timeouts, 5xx), so a driver outlives the outages the
+        stack itself survives. A POST is retried only when it never reached the server."""
+        deadline = time.monotonic() + self.api_retry_s
+        delay = 1.0
+        while True:
+            try:
+                r = self._client.request(method, url, **kwargs)
+                if not (retry_on_status and r.status_code in (500, 502, 503, 504)):
+                    return r
+                failure: Exception | str = f"{r.status_code}: {r.text[:200]}"
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure = exc
+            except httpx.TransportError as exc:  # sent, no answer: only an idempotent request again
+                if not retry_on_status:
+                    raise
+                failure = exc
+            if time.monotonic() + delay > deadline:
+                raise StackError(f"{method} {url}: no answer within {self.api_retry_s:.0f}s (last: {failure})")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
     def api(self, method: str, path: str, **kwargs) -> Any:
-        r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+        idempotent = method.upper() != "POST"
+        r = self._send(method, "/api/v2" + path, idempotent, headers=self._auth(), **kwargs)
         if r.status_code == 401:  # token expired
             self._token = None
-            r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+            r = self._send(method, "/api/v2" + path, idempotent, headers=self._auth(), **kwargs)
         if r.status_code >= 400:
             raise StackError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
         return r.json() if r.content else None
@@ -195,7 +238,20 @@ class AirflowStack:
             "run_backwards": False,
             "dag_run_conf": {},
         }
-        return self.api("POST", "/backfills", json=body)
+        try:
+            return self.api("POST", "/backfills", json=body)
+        except (StackError, httpx.TransportError) as exc:
+            # the request may have created it before its answer was lost (a timeout), or an
+            # earlier attempt did: the running backfill of the same range is this one
+            if isinstance(exc, StackError) and "-> 409" not in str(exc):
+                raise
+            for _ in range(10):
+                for bf in self.api("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]:
+                    span = (parse_ts(bf["from_date"]), parse_ts(bf["to_date"]))
+                    if span == (parse_ts(from_date), parse_ts(to_date)) and not bf.get("completed_at"):
+                        return bf
+                time.sleep(2.0)
+            raise
 
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> dict:
         return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"conf": conf or {}, "logical_date": logical_date})
@@ -246,6 +302,32 @@ class AirflowStack:
         raise StackError(f"runs of {dag_ids} still active after {timeout}s")
 
 
+def _hms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m, sec = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}"
+
+
+def print_status(stack: AirflowStack) -> bool:
+    """supervisord and each service: state, pid, uptime, restarts; True when the stack is whole."""
+    sv = stack.supervisor
+    if not sv.running():
+        print(f"supervisord     stopped ({stack.run_dir})")
+        return False
+    print(f"supervisord     running (pid {sv.pid()}, socket {sv.sock}, log {sv.log})")
+    print(f"{'service':15s} {'state':9s} {'pid':>7s} {'uptime':>9s} {'restarts':>8s}  last exit")
+    info = stack.info()
+    for name in sorted(info, key=lambda n: sv.programs.index(n) if n in sv.programs else 99):
+        p = info[name]
+        print(
+            f"{name:15s} {p['state']:9s} {p['pid'] or '-':>7} {_hms(p['uptime_s']):>9s} {p['restarts']:>8d}"
+            f"  {p['last_exit'] or ''}"
+        )
+    return all(info.get(n, {}).get("state") == "RUNNING" for n in stack.services)
+
+
 def main(argv: list[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else "status"
     stack = AirflowStack()
@@ -254,12 +336,21 @@ def main(argv: list[str]) -> int:
         print(f"Airflow is up: {stack.base_url}")
     elif cmd == "stop":
         stack.stop()
-        print("Airflow services stopped")
+        print("Airflow services and their supervisor stopped")
     elif cmd == "status":
-        st = stack.status()
-        for name, pid in st.items():
-            print(f"{name:14s} {f'running (pid {pid})' if pid else 'stopped'}")
-        return 0 if all(st.values()) else 1
+        return 0 if print_status(stack) else 1
+    elif cmd in ("redis-up", "redis-down"):
+        if "redis" not in stack.supervisor.programs:
+            print("Redis belongs to the Celery profile: MLOPS_EXECUTOR=celery", file=sys.stderr)
+            return 2
+        if cmd == "redis-up":
+            stack.supervisor.ensure()
+            stack.supervisor.start(["redis"])
+            print(f"Redis on 127.0.0.1:{stack.env['MLOPS_REDIS_PORT']} (password: .secrets/redis)")
+        else:
+            if stack.supervisor.running():
+                stack.supervisor.stop(["redis"])
+            print("Redis stopped")
     else:
         print(__doc__)
         return 2

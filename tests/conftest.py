@@ -5,8 +5,9 @@ Each pytest session gets its own pair of databases in the project's local cluste
 store and reports folder, so several sessions can run side by side and nothing touches the
 developer's ``make run`` state. ``airflow db migrate`` runs once per session (about 3 s).
 
-Set ``MLOPS_TEST_PG_URI`` (an admin URI such as postgresql://postgres@host:5432/postgres) to
-use another PostgreSQL with pgvector instead of the local cluster.
+The local cluster is the one on ``MLOPS_PG_PORT`` with the generated password (scripts/env.sh
+builds ``MLOPS_TEST_PG_URI`` for it). Set ``MLOPS_TEST_PG_URI`` (an admin URI such as
+postgresql://postgres:<password>@host:5432/postgres) to use another PostgreSQL with pgvector.
 """
 
 from __future__ import annotations
@@ -23,7 +24,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 _RUN = f"t{os.getpid()}"
 _TMP = Path(tempfile.mkdtemp(prefix=f"mlops-{_RUN}-"))
-_ADMIN_URI = os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres")
+_PG_PORT = os.environ.get("MLOPS_PG_PORT", "55432")
+
+
+def _local_admin_uri() -> str:
+    """The project's local cluster (scripts/db.sh): its port and its generated password."""
+    password = subprocess.run(
+        [str(ROOT / "scripts" / "secrets.sh"), "postgres"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return f"postgresql://postgres:{password}@127.0.0.1:{_PG_PORT}/postgres"
+
+
+_ADMIN_URI = os.environ.get("MLOPS_TEST_PG_URI") or _local_admin_uri()
+_LOCAL_PG = not os.environ.get("MLOPS_PG_URI") and urlsplit(_ADMIN_URI).netloc.endswith(f"@127.0.0.1:{_PG_PORT}")
 
 
 def _db_uri(name: str, driver: str = "postgresql") -> str:
@@ -73,7 +86,7 @@ def _admin_exec(sql: str) -> None:
 
 
 def pytest_sessionstart(session):
-    if "MLOPS_TEST_PG_URI" not in os.environ:
+    if _LOCAL_PG:
         subprocess.run([str(ROOT / "scripts" / "db.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
     for name in (AIRFLOW_DB, WAREHOUSE_DB):
         _admin_exec(f"drop database if exists {name} with (force)")

@@ -1,6 +1,6 @@
 """The human-readable drift report: one self-contained HTML file per run.
 
-Written to ``<reports_dir>/drift/drift_<run id>.html`` (``MLOPS_REPORTS_DIR``): the decision and
+Written to ``<reports_uri>/drift/drift_<run id>.html`` (``MLOPS_REPORTS_URI``, object storage): the decision and
 its reasons, the thresholds, one line per evaluated window (error against training time,
 prediction drift, drifted features) and, for the first drifted window (else the latest), a
 table of every feature's PSI and KS and a grid of plots of the reference vs current
@@ -19,7 +19,9 @@ from include.settings import get_settings
 
 
 def report_dir():
-    path = get_settings().storage.reports_dir / "drift"
+    """``<reports_uri>/drift`` (an ObjectStoragePath: a local folder or an S3 prefix)."""
+    storage = get_settings().storage
+    path = storage.path(storage.reports_uri) / "drift"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -170,7 +172,8 @@ def write_report(
         "(DriftSettings, MLOPS_DRIFT_*).</p></body></html>"
     )
     path = report_dir() / f"drift_{run_key(run_id)}.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
+    tmp = path.parent / (path.name + ".tmp")  # a reader never sees half a report
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write("\n".join(parts))
     tmp.replace(path)
     return str(path)

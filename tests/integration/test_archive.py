@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from include.notify import read_alerts
 from include.source.simulator import SourceConfig, write_range
 from include.storage import archive
 
@@ -98,7 +99,7 @@ def test_conflicting_archived_copy_keeps_the_landing_file_and_alerts(landed, tmp
     assert (tmp_storage["landing"] / name).exists()  # nothing lost
     assert (tmp_storage["archive"] / name).read_bytes() == b"an older delivery of that day"  # nothing overwritten
     assert name not in archive.read_manifest()
-    alerts = [json.loads(line) for line in (tmp_storage["reports"] / "alerts.jsonl").read_text().splitlines()]
+    alerts = read_alerts()
     assert alerts[-1]["severity"] == "warning" and alerts[-1]["details"]["files"] == [name]
 
 

@@ -17,11 +17,13 @@ One scenario, built once for the module (the steps depend on each other):
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from airflow.sdk import ObjectStoragePath
+
+from include.notify import read_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -217,9 +219,9 @@ def test_drift_is_flagged_within_two_days_with_an_alert_and_an_asset_event(scena
     assert "temperature_c" in extra["drifted_features"]
     assert extra["scores"]["temperature_c"]["psi"] >= 0.25 and extra["scores"]["temperature_c"]["ks"] >= 0.1
     assert extra["error_ratio"] >= 1.5
-    assert Path(extra["report"]).exists() and "Drift detected" in Path(extra["report"]).read_text()
+    assert "Drift detected" in ObjectStoragePath(extra["report"]).read_text()
 
-    alerts = [json.loads(line) for line in (scenario["paths"]["reports"] / "alerts.jsonl").read_text().splitlines()]
+    alerts = read_alerts()
     (alert,) = [a for a in alerts if a["subject"].startswith("Drift detected")]
     assert alert["details"]["drifted_features"] == extra["drifted_features"]
     assert alert["details"]["scores"] == extra["scores"] and alert["task_id"] == "alert_drift"

@@ -11,7 +11,6 @@ Env read at parse time (retry delay, sensor timeout) is set before the DAG file 
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -98,8 +97,9 @@ def warehouse_snapshot(db) -> tuple:
 
 
 def alerts(tmp_storage) -> list[dict]:
-    path = tmp_storage["reports"] / "alerts.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    from include.notify import read_alerts
+
+    return read_alerts()
 
 
 def test_one_day_loads_gates_and_publishes_then_rerun_changes_nothing(etl_dag, fresh_warehouse):

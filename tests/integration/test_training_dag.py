@@ -7,13 +7,13 @@ regularised ridge (close to a constant) against gradient boosting.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from include.features.seed import day_list, seed_days
+from include.notify import read_alerts
 from include.source.simulator import SourceConfig
 
 pytestmark = pytest.mark.integration
@@ -114,7 +114,7 @@ def test_k_sets_map_k_candidates_first_model_becomes_champion_and_reruns_add_not
         "select outcome, champion_after, reason from ml.training_runs where run_id = %s", (dr.run_id,)
     )
     assert outcome[:2] == ("promoted", champion["version"]) and outcome[2].startswith("no champion yet")
-    alerts = [json.loads(line) for line in (tmp_storage["reports"] / "alerts.jsonl").read_text().splitlines()]
+    alerts = read_alerts()
     assert any(a["subject"] == f"New champion model {champion['version']}" for a in alerts)
 
     from include.training.summary import summary_section
@@ -180,5 +180,4 @@ def test_teardown_removes_scratch_after_a_failed_candidate(training_dag, tmp_sto
     assert states[("compare", -1)] == "upstream_failed"
     assert states[("remove_scratch", -1)] == "success"
     assert scratch_dirs(tmp_storage) == []
-    alerts = (tmp_storage["reports"] / "alerts.jsonl").read_text()
-    assert "training.candidate.train_candidate failed" in alerts
+    assert any(a["subject"] == "training.candidate.train_candidate failed" for a in read_alerts())

@@ -7,6 +7,7 @@ The detector itself is tested on synthetic keys first, so the scan cannot pass v
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ _SKIP_DIRS = {
     ".git",
     ".venv",
     ".pgdata",
+    ".secrets",
     ".airflow",
     ".run",
     "data",
@@ -80,7 +82,7 @@ _ASSIGNED_SECRET = re.compile(
     r"[\"']([^\"'\s]{8,})[\"']"
 )
 _PLACEHOLDER = re.compile(
-    r"^(?:<[^>]*>|\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|\{\{.*\}\}|\*+|x+|\.\.\.|changeme|placeholder.*)$", re.IGNORECASE
+    r"^(?:<[^>]*>|\$?\{[^{}]*\}|\$[A-Z_][A-Z0-9_]*|\{\{.*\}\}|\*+|x+|\.\.\.|changeme|placeholder.*)$", re.IGNORECASE
 )
 
 
@@ -136,6 +138,7 @@ def test_detector_finds_synthetic_secrets(line, kind):
         'AIRFLOW_CONN_OPENAI_DEFAULT=\'{"conn_type": "openai", "password": "<your-openai-api-key>"}\'',
         "AIRFLOW_CONN_WAREHOUSE=postgresql://etl_user:<password>@db.example.internal:5432/warehouse",
         "AIRFLOW_CONN_WAREHOUSE=postgres://postgres@warehouse:5432/warehouse",
+        'uri = f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"',
         "ASTRO_API_TOKEN: ${{ secrets.ASTRO_API_TOKEN }}",
         'password = os.environ["PGPASSWORD"]',
         "url: postgresql://${PGUSER}:${PGPASSWORD}@host/db",
@@ -167,3 +170,98 @@ def test_env_file_is_ignored():
     probe = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
     assert probe.returncode == 0, ".env must be listed in .gitignore"
     assert ".env" in (ROOT / ".dockerignore").read_text().split(), ".env must not be copied into the image"
+
+
+# --- generated local secrets and the locked local stack -----------------------------------------
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_generated_secret_files_are_private(tmp_path):
+    """scripts/secrets.sh: 0700 folder, 0600 file, stable value, and git ignores the default folder."""
+    env = {**os.environ, "MLOPS_SECRETS_DIR": str(tmp_path / "s")}
+    first = subprocess.run([ROOT / "scripts" / "secrets.sh", "probe"], env=env, capture_output=True, text=True)
+    again = subprocess.run([ROOT / "scripts" / "secrets.sh", "probe"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert re.fullmatch(r"[0-9a-f]{32}", first.stdout.strip()), first.stdout
+    assert again.stdout == first.stdout
+    assert _mode(tmp_path / "s") == 0o700
+    assert _mode(tmp_path / "s" / "probe") == 0o600
+    assert subprocess.run(["git", "check-ignore", "-q", ".secrets/postgres"], cwd=ROOT).returncode == 0
+    assert ".secrets/" in (ROOT / ".dockerignore").read_text().split(), ".secrets/ must not enter the image"
+
+
+def test_project_secret_files_are_0600():
+    """Every secret file the local stack generated in this checkout (those that exist) is 0600."""
+    home = Path(os.environ.get("MLOPS_ROOT", ROOT)) / ".airflow"
+    candidates = [*(ROOT / ".secrets").glob("*"), home / "simple_auth_manager_passwords.json.generated"]
+    candidates += [home / "run" / "redis.conf", home / "run" / "supervisord.conf"]
+    existing = [p for p in candidates if p.exists()]
+    assert (ROOT / ".secrets" / "postgres").exists(), "make db-up generates the PostgreSQL password"
+    assert {p: oct(_mode(p)) for p in existing if _mode(p) != 0o600} == {}
+    assert _mode(ROOT / ".secrets") == 0o700
+
+
+def test_ui_password_file_is_created_private(tmp_path):
+    """The api-server writes the UI passwords into a file the stack creates 0600 first (and repairs)."""
+    from scripts.stack import AirflowStack
+
+    home = tmp_path / "airflow"
+    home.mkdir()
+    leaked = home / "simple_auth_manager_passwords.json.generated"
+    leaked.write_text('{"admin": "x"}')
+    leaked.chmod(0o644)
+    stack = AirflowStack({**os.environ, "AIRFLOW_HOME": str(home)})
+    stack._guard_password_file()
+    assert _mode(leaked) == 0o600
+    assert leaked.read_text() == '{"admin": "x"}'
+    leaked.unlink()
+    stack._guard_password_file()
+    assert _mode(leaked) == 0o600
+
+
+def test_redis_and_supervisor_config_are_private(tmp_path):
+    """The Celery profile's redis.conf holds the password: 0600, 127.0.0.1 only, requirepass."""
+    from scripts.supervisor import Supervisor
+
+    probe = _fake("probe", "-", "value")
+    env = {**os.environ, "MLOPS_EXECUTOR": "celery", "MLOPS_REDIS_PASSWORD": probe, "MLOPS_REDIS_PORT": "1"}
+    sv = Supervisor(tmp_path, env)
+    sv._write_redis_conf()
+    conf = (tmp_path / "redis.conf").read_text()
+    assert _mode(tmp_path / "redis.conf") == 0o600
+    assert "bind 127.0.0.1\n" in conf and f"requirepass {probe}\n" in conf
+    rendered = sv.render()
+    assert "chmod=0700" in rendered and f"file={sv.sock}" in rendered
+    assert "inet_http_server" not in rendered  # no TCP control port
+
+
+def _local_pg() -> tuple[str, int, str]:
+    from urllib.parse import urlsplit
+
+    if os.environ.get("MLOPS_PG_URI"):
+        pytest.skip("an external PostgreSQL (MLOPS_PG_URI): its authentication is its owner's")
+    uri = os.environ["MLOPS_TEST_PG_URI"] if os.environ.get("MLOPS_TEST_PG_URI") else None
+    parts = urlsplit(uri) if uri else None
+    port = parts.port if parts else int(os.environ.get("MLOPS_PG_PORT", "55432"))
+    password = subprocess.run(
+        [ROOT / "scripts" / "secrets.sh", "postgres"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return "127.0.0.1", port, password
+
+
+def test_local_postgres_refuses_a_connection_without_the_password(monkeypatch):
+    import psycopg
+
+    host, port, password = _local_pg()
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    for kwargs in ({}, {"password": _fake("not-the-", "password")}):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", connect_timeout=10, **kwargs)
+    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", password=password) as conn:
+        method = conn.execute(
+            "select auth_method from pg_hba_file_rules where error is null and auth_method <> 'scram-sha-256'"
+        ).fetchall()
+        assert method == [], f"pg_hba.conf has rules that are not scram-sha-256: {method}"
+        assert conn.execute("show listen_addresses").fetchone()[0] == "127.0.0.1"
