@@ -98,8 +98,10 @@ class StorageSettings:
     #: what tasks write for other readers (drift reports, alerts): object storage, like every hand-off
     #: (defaults to MLOPS_REPORTS_DIR as a file:// URI, read when the settings are built)
     reports_uri: str = field(
-        default_factory=lambda: os.environ.get("MLOPS_REPORTS_URI")
-        or _file_uri(Path(os.environ.get("MLOPS_REPORTS_DIR") or PROJECT_ROOT / "reports"))
+        default_factory=lambda: (
+            os.environ.get("MLOPS_REPORTS_URI")
+            or _file_uri(Path(os.environ.get("MLOPS_REPORTS_DIR") or PROJECT_ROOT / "reports"))
+        )
     )
 
     def path(self, uri: str):
