@@ -242,7 +242,8 @@ def _wait_for(what: str, fn, timeout: float = 600.0, every: float = 1.0):
 
 
 def _whole(stack) -> dict[str, str]:
-    return {name: p["state"] for name, p in stack.info().items()}
+    info = stack.info()
+    return {name: info.get(name, {}).get("state") for name in stack.services}
 
 
 def _faults(cluster: Cluster):
@@ -268,8 +269,10 @@ def _faults(cluster: Cluster):
 
         # (b) the scheduler SIGKILLed while that run is still going
         time.sleep(3)
-        injected["scheduler_killed_pid"] = stack.kill("scheduler", signal.SIGKILL)
+        killed = injected["scheduler_killed_pid"] = stack.kill("scheduler", signal.SIGKILL)
         t1 = time.monotonic()
+        # until supervisord has seen the death and started another scheduler, the old one looks healthy
+        _wait_for("a new scheduler", lambda: stack.status()["scheduler"] not in (None, killed), every=0.5)
         stack.wait_healthy(600)
         injected["after_scheduler_kill"] = {"recovered_s": round(time.monotonic() - t1, 1), "services": _whole(stack)}
 

@@ -9,7 +9,7 @@ from scripts.supervisor import AIRFLOW_SERVICES, Supervisor, profile_env
 
 BASE = {
     "AIRFLOW_HOME": "/tmp/h",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg://postgres:pw@127.0.0.1:5/airflow",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg://postgres@127.0.0.1:5/airflow",
     "MLOPS_REDIS_PASSWORD": "redispw",
 }
 
