@@ -16,7 +16,8 @@ from scripts.stack import AirflowStack, StackError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _upsert(stack: AirflowStack, collection: str, key: str, body: dict) -> None:
+def upsert(stack: AirflowStack, collection: str, key: str, body: dict) -> None:
+    """Create ``body`` in ``collection`` (connections, pools, variables), or update it when it exists."""
     try:
         stack.api("POST", f"/{collection}", json=body)
     except StackError as exc:
@@ -40,7 +41,7 @@ def load(stack: AirflowStack, path: Path = ROOT / "airflow_settings.yaml") -> di
             "port": conn.get("conn_port"),
             "extra": json.dumps(extra) if isinstance(extra, dict) else extra,
         }
-        _upsert(stack, "connections", "connection_id", body)
+        upsert(stack, "connections", "connection_id", body)
         counts["connections"] += 1
     for pool in spec.get("pools") or []:
         body = {
@@ -49,11 +50,11 @@ def load(stack: AirflowStack, path: Path = ROOT / "airflow_settings.yaml") -> di
             "description": pool.get("pool_description"),
             "include_deferred": False,
         }
-        _upsert(stack, "pools", "name", body)
+        upsert(stack, "pools", "name", body)
         counts["pools"] += 1
     for var in spec.get("variables") or []:
         body = {"key": var["variable_name"], "value": str(var.get("variable_value", ""))}
-        _upsert(stack, "variables", "key", body)
+        upsert(stack, "variables", "key", body)
         counts["variables"] += 1
     return counts
 
