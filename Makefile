@@ -7,20 +7,27 @@ PY := $(VENV)/bin/python
 ENV := . scripts/env.sh &&
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv db-up db-down run stop status test test-fast bench lint ask clean
+.PHONY: help venv db-up db-down run stop status test test-fast container-check bench lint ask clean
 
 help:
 	@echo "make run      set everything up and run the whole chain through Airflow's scheduler"
 	@echo "make test     the whole test suite against a real PostgreSQL"
 	@echo "make bench    benchmarks -> reports/bench.json"
 	@echo "make stop     stop Airflow and PostgreSQL;  make db-up / make db-down: PostgreSQL only"
+	@echo "make container-check   astro dev parse + astro dev pytest as the Astro image runs them (no Docker)"
 	@echo "make lint     ruff (incl. Airflow rules AIR) and pre-commit"
 
-# Re-installs only when a requirements file changed.
-$(STAMP): requirements.txt requirements-dev.txt
+# Re-installs only when a requirements file changed. torch first, the CPU build: from a local wheel
+# folder or index when pip's configuration has one (offline machines), else from PyTorch's CPU index
+# (TORCH_INDEX; PyPI's Linux torch is the CUDA build). The pin is requirements.txt's, as in the Dockerfile.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN = $(shell grep -E '^torch==' requirements.txt)
+$(STAMP): requirements.txt requirements-local.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-index "$(TORCH_PIN)" 2>/dev/null || \
+		$(PY) -m pip install --quiet "$(TORCH_PIN)" --index-url $(TORCH_INDEX)
+	$(PY) -m pip install --quiet -r requirements-local.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -41,11 +48,18 @@ stop:
 status:
 	@$(ENV) $(PY) -m scripts.stack status; $(ENV) scripts/db.sh status && echo "PostgreSQL running"
 
+# MLOPS_REQUIRE_PG=1: a test that needs PostgreSQL is an error here when none is reachable, never a skip.
 test: db-up
-	@$(ENV) $(PY) -m pytest tests .astro $(PYTEST_ARGS)
+	@$(ENV) MLOPS_REQUIRE_PG=1 $(PY) -m pytest tests .astro $(PYTEST_ARGS)
 
 test-fast: db-up
-	@$(ENV) $(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
+	@$(ENV) MLOPS_REQUIRE_PG=1 $(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
+
+# The Astro image's view, without Docker: the tree after .dockerignore, no .venv, only the
+# Dockerfile's ENV and .env, then `astro dev parse` and `astro dev pytest` (scripts/container_check.py).
+# Not scripts/env.sh: the container does not get it.
+container-check: $(STAMP)
+	@$(PY) -m scripts.container_check
 
 bench: db-up
 	@$(ENV) $(PY) -m scripts.bench $(BENCH_ARGS)

@@ -13,6 +13,10 @@
   (the new champion re-scores the history, so both have predictions there). The new champion
   was trained on part of those days; ``errors_after_new_champion_window`` compares the two
   on the days after its training window only, when there are any.
+* ``champion_before_error_out_of_sample`` / ``champion_after_error_out_of_sample``: the same two
+  models scored afresh (their stored Pipelines, one ``predict`` each) on the same rows: every
+  hour with features and truth after the new champion's training window, so neither model saw
+  them (``out_of_sample_days``, ``out_of_sample_from``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,34 @@ def _errors(before: str, after: str | None, since: datetime) -> dict:
         (after, before, since),
     )
     return {"before": row[0], "after": row[1], "rows": row[2], "days": row[3]}
+
+
+def _out_of_sample(before: dict, after: dict) -> dict:
+    """MAE of both models on the rows after ``after``'s training window (features and truth)."""
+    import numpy as np
+
+    from include.features.definitions import TARGET, feature_columns
+    from include.features.store import read_features
+    from include.monitoring.scoring import score_frame
+    from include.training.registry import load_model
+
+    since = after["train_end"]
+    frames = {}
+    for key, model in (("before", before), ("after", after)):
+        frame = read_features(since, datetime(9999, 1, 1, tzinfo=timezone.utc), model["feature_set_version"])
+        frame = frame[frame[TARGET].notna()]
+        pred = score_frame(load_model(model["artifact_uri"]), frame, feature_columns(model["feature_set_version"]))
+        frames[key] = frame[["station_id", "ts", TARGET]].assign(pred=pred)
+    both = frames["before"].merge(frames["after"], on=["station_id", "ts"], suffixes=("_b", "_a"))
+    if both.empty:
+        return {"before": None, "after": None, "days": 0, "from": since.date().isoformat()}
+    truth = both[f"{TARGET}_b"].to_numpy(dtype=np.float64)
+    return {
+        "before": float(np.mean(np.abs(both["pred_b"].to_numpy() - truth))),
+        "after": float(np.mean(np.abs(both["pred_a"].to_numpy() - truth))),
+        "days": int(both["ts"].dt.floor("D").nunique()),
+        "from": since.date().isoformat(),
+    }
 
 
 def _round(value):
@@ -88,6 +120,10 @@ def summary_section() -> dict:
         "champion_after": None,
         "drifted_days_compared": 0,
         "errors_after_new_champion_window": None,
+        "champion_before_error_out_of_sample": None,
+        "champion_after_error_out_of_sample": None,
+        "out_of_sample_days": 0,
+        "out_of_sample_from": None,
     }
     if first is None:
         return out
@@ -103,6 +139,13 @@ def summary_section() -> dict:
     )
     if after is not None:
         new = get_model(after)
+        oos = _out_of_sample(get_model(first[1]), new)
+        out.update(
+            champion_before_error_out_of_sample=_round(oos["before"]),
+            champion_after_error_out_of_sample=_round(oos["after"]),
+            out_of_sample_days=oos["days"],
+            out_of_sample_from=oos["from"],
+        )
         later = _errors(first[1], after, max(since, new["train_end"]))
         if later["rows"]:
             out["errors_after_new_champion_window"] = {
