@@ -9,9 +9,10 @@ Set ``MLOPS_TEST_PG_URI`` (an admin URI such as postgresql://postgres@host:5432/
 use another PostgreSQL with pgvector instead of the local cluster.
 
 Without a reachable PostgreSQL (``astro dev pytest`` in the image: no .venv, no local cluster,
-``MLOPS_TEST_PG_URI`` unset) the tests that need one (markers ``integration``, ``e2e``, ``pg``, the ``fresh_warehouse`` fixture)
-are skipped, each with the reason; the others run. ``MLOPS_REQUIRE_PG=1`` (``make test`` sets
-it) turns that into an error: there a missing PostgreSQL is a failure, never a skip.
+``MLOPS_TEST_PG_URI`` unset) the tests that need one (markers ``integration``, ``e2e``, ``pg``,
+the ``fresh_warehouse`` fixture) are skipped, each with the reason; the others run.
+``MLOPS_REQUIRE_PG=1`` (``make test`` sets it) turns that into an error: there a missing
+PostgreSQL is a failure, never a skip.
 """
 
 from __future__ import annotations
