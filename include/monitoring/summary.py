@@ -87,26 +87,37 @@ def _round(value):
     return None if value is None else round(float(value), 4)
 
 
-def summary_section() -> dict:
+def summary_section(since: datetime | None = None) -> dict:
+    """The section; counts cover what happened at or after ``since`` when given (``make run``
+    passes its start), the champions are the ones of those drift windows."""
     from include.training.registry import get_champion, get_model
     from include.warehouse import db
 
-    days_scored = db.fetch_one("select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0")[0]
+    window = {"since": since}
+    recent = "(%(since)s::timestamptz is null or {col} >= %(since)s)"
+    days_scored = db.fetch_one(
+        "select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0 and "
+        + recent.format(col="scored_at"),
+        window,
+    )[0]
+    drifted = "drift_detected and new_window and " + recent.format(col="evaluated_at")
     first = db.fetch_one(
-        """select window_day, model_version from ml.drift_runs
-            where drift_detected and new_window order by window_day, evaluated_at limit 1"""
+        f"select window_day, model_version from ml.drift_runs where {drifted}"
+        " order by window_day, evaluated_at limit 1",
+        window,
     )
     features = [
         r[0]
         for r in db.fetch_all(
-            """select distinct unnest(drifted_features) as f from ml.drift_runs
-                where drift_detected and new_window order by 1"""
+            f"select distinct unnest(drifted_features) as f from ml.drift_runs where {drifted} order by 1", window
         )
     ]
     retrain = None
     if _table_exists("ml.training_runs"):
         retrain = db.fetch_one(
-            "select count(*) from ml.training_runs where train and 'drift_signal' = any(triggering_assets)"
+            "select count(*) from ml.training_runs where train and 'drift_signal' = any(triggering_assets) and "
+            + recent.format(col="decided_at"),
+            window,
         )[0]
     out = {
         "days_scored": int(days_scored),
