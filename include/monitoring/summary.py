@@ -13,10 +13,12 @@
   (the new champion re-scores the history, so both have predictions there). The new champion
   was trained on part of those days; ``errors_after_new_champion_window`` compares the two
   on the days after its training window only, when there are any.
-* ``champion_before_error_out_of_sample`` / ``champion_after_error_out_of_sample``: the same two
-  models scored afresh (their stored Pipelines, one ``predict`` each) on the same rows: every
-  hour with features and truth after the new champion's training window, so neither model saw
-  them (``out_of_sample_days``, ``out_of_sample_from``).
+* ``champion_before_error_out_of_sample`` / ``champion_after_error_out_of_sample``: the champion in
+  place when drift was first flagged and the one the retraining it triggered promoted
+  (``out_of_sample_champion_after``, the first promotion after the flag), scored afresh (their
+  stored Pipelines, one ``predict`` each) on the same rows: every hour with features and truth
+  after the new champion's training window, so neither model saw them (``out_of_sample_days``,
+  ``out_of_sample_from``).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def summary_section(since: datetime | None = None) -> dict:
     )[0]
     drifted = "drift_detected and new_window and " + recent.format(col="evaluated_at")
     first = db.fetch_one(
-        f"select window_day, model_version from ml.drift_runs where {drifted}"
+        f"select window_day, model_version, evaluated_at from ml.drift_runs where {drifted}"
         " order by window_day, evaluated_at limit 1",
         window,
     )
@@ -133,6 +135,7 @@ def summary_section(since: datetime | None = None) -> dict:
         "errors_after_new_champion_window": None,
         "champion_before_error_out_of_sample": None,
         "champion_after_error_out_of_sample": None,
+        "out_of_sample_champion_after": None,
         "out_of_sample_days": 0,
         "out_of_sample_from": None,
     }
@@ -140,24 +143,30 @@ def summary_section(since: datetime | None = None) -> dict:
         return out
     champion = get_champion()
     after = champion["version"] if champion and champion["version"] != first[1] else None
-    since = datetime.combine(first[0], time(0), tzinfo=timezone.utc)
-    errs = _errors(first[1], after, since)
+    drift_from = datetime.combine(first[0], time(0), tzinfo=timezone.utc)
+    errs = _errors(first[1], after, drift_from)
     out.update(
         champion_after=after,
         champion_before_error_on_drifted_days=_round(errs["before"]),
         champion_after_error_on_drifted_days=_round(errs["after"]),
         drifted_days_compared=int(errs["days"]),
     )
-    if after is not None:
-        new = get_model(after)
-        oos = _out_of_sample(get_model(first[1]), new)
+    retrained = db.fetch_one(
+        "select version from ml.model_registry where promoted_at >= %s and version <> %s order by promoted_at limit 1",
+        (first[2], first[1]),
+    )
+    if retrained is not None:
+        oos = _out_of_sample(get_model(first[1]), get_model(retrained[0]))
         out.update(
             champion_before_error_out_of_sample=_round(oos["before"]),
             champion_after_error_out_of_sample=_round(oos["after"]),
+            out_of_sample_champion_after=retrained[0],
             out_of_sample_days=oos["days"],
             out_of_sample_from=oos["from"],
         )
-        later = _errors(first[1], after, max(since, new["train_end"]))
+    if after is not None:
+        new = get_model(after)
+        later = _errors(first[1], after, max(drift_from, new["train_end"]))
         if later["rows"]:
             out["errors_after_new_champion_window"] = {
                 "from": new["train_end"].date().isoformat(),

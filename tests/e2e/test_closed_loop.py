@@ -17,7 +17,8 @@ from datetime import date, timedelta
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # budget: ~6 minutes on an idle 2-core machine
+# budget: ~6 minutes on an idle 2-core machine; the limit is generous for shared, loaded machines
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 # Three phases: days 1-9 (no drift), 10-13 (drift flagged, retraining), 14-18 (out of sample).
 DAYS = int(os.environ.get("MLOPS_E2E_DAYS", "18"))
@@ -60,7 +61,7 @@ def chain(fresh_warehouse, tmp_storage, monkeypatch):
         monkeypatch.setenv(key, value)
     stack = prepare(os.environ.copy())
     try:
-        summary = run_chain(stack, start, end, drift_start, timeout=600, backfill_parallelism=2)
+        summary = run_chain(stack, start, end, drift_start, timeout=1200, backfill_parallelism=2)
         yield stack, summary, start, end, drift_start
     finally:
         stack.stop()
@@ -116,8 +117,15 @@ def test_drift_triggers_retraining_and_a_better_champion(chain):
     assert after < before, summary["drift"]
     assert summary["training"]["champion_version"] is not None
 
-    # ... and out of sample: both scored on the same drifted days after the new one's training window
+    # ... and out of sample: the champion the drift-triggered retraining promoted and the one before it,
+    # scored on the same drifted days after the new one's training window (delivered in the last phase)
     d = summary["drift"]
+    assert d["out_of_sample_champion_after"] not in (None, d["champion_before"]), d
     oos_from = date.fromisoformat(d["out_of_sample_from"])
-    assert oos_from >= drift_start and d["out_of_sample_days"] >= 3, d
+    assert drift_start < oos_from <= start + timedelta(days=DRIFT_DAY - 1 + DRIFT_PHASE_DAYS), d
+    assert d["out_of_sample_days"] >= DAYS - (DRIFT_DAY - 1 + DRIFT_PHASE_DAYS) - 1, d
+    print(
+        f"out of sample ({d['out_of_sample_days']} days from {oos_from}): before "
+        f"{d['champion_before_error_out_of_sample']}, after {d['champion_after_error_out_of_sample']}"
+    )
     assert d["champion_after_error_out_of_sample"] < d["champion_before_error_out_of_sample"], d
