@@ -34,10 +34,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from include.dag_defaults import default_args
 from include.settings import get_settings
+from include.source.sensor import DeliverySensor
 
 _etl = get_settings().etl
 
@@ -57,16 +58,11 @@ _etl = get_settings().etl
     doc_md=__doc__,
 )
 def source_simulator():
-    @task.sensor(mode="reschedule", poke_interval=_etl.file_poke_interval_s, timeout=_etl.file_wait_timeout_s)
-    def deliver(*, params: dict, data_interval_start: datetime | None = None) -> PokeReturnValue:
-        """Deliver the interval's file into the landing zone once the source's clock allows it."""
-        from include.etl.sensor import interval_day
-        from include.source.simulator import deliver_scheduled
-
-        result = deliver_scheduled(interval_day({"data_interval_start": data_interval_start}), params)
-        return PokeReturnValue(is_done=result is not None, xcom_value=result)
-
-    deliver()
+    DeliverySensor(  # delivers the interval's file once the source's clock allows it
+        task_id="deliver",
+        poke_interval=_etl.file_poke_interval_s,
+        timeout=_etl.file_wait_timeout_s,
+    )
 
 
 source_simulator()
