@@ -18,14 +18,15 @@ help:
 	@echo "make lint     ruff (incl. Airflow rules AIR) and pre-commit"
 
 # Re-installs only when a requirements file changed. torch first, the CPU build: from a local wheel
-# folder or index when pip's configuration has one (offline machines), else from PyTorch's CPU index
-# (TORCH_INDEX; PyPI's Linux torch is the CUDA build). The pin is requirements.txt's, as in the Dockerfile.
+# folder when pip's configuration has one (offline machines; its dependencies then come with the
+# requirements), else from PyTorch's CPU index (TORCH_INDEX; PyPI's Linux torch is the CUDA build).
+# The pin is requirements.txt's, as in the Dockerfile.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_PIN = $(shell grep -E '^torch==' requirements.txt)
 $(STAMP): requirements.txt requirements-local.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-index "$(TORCH_PIN)" 2>/dev/null || \
+	$(PY) -m pip install --quiet --no-index --no-deps "$(TORCH_PIN)" 2>/dev/null || \
 		$(PY) -m pip install --quiet "$(TORCH_PIN)" --index-url $(TORCH_INDEX)
 	$(PY) -m pip install --quiet -r requirements-local.txt -r requirements-dev.txt
 	@touch $(STAMP)
