@@ -19,14 +19,15 @@ Same schedule and data intervals as ``etl`` (one UTC day, explicit cron timetabl
 off, past days come from a backfill. Re-running a day never changes a delivered file.
 
 The source's clock (Airflow Variable ``source_simulator_release_until``, a date; unset: no
-limit) holds back the days from that date on: a run of a later day waits (``reschedule`` mode,
-no worker slot held) until the clock passes it. ``make run`` moves the clock phase by phase, so
+limit) holds back the days from that date on: a run of a later day waits (deferred to the
+triggerer: no worker slot, no task process) until the clock passes it. ``make run`` moves the clock phase by phase, so
 the run the scheduler creates for yesterday when the DAG is unpaused delivers only in the last
 phase, as a real source delivers day after day.
 
 Tasks:
 
-- ``deliver`` (sensor) writes the interval's file when the clock allows it; a day configured as
+- ``deliver`` writes the interval's file when the clock allows it (deferring while it does not,
+  for at most ``MLOPS_FILE_WAIT_TIMEOUT_S``); a day configured as
   missing is never written (the run succeeds and says so, the ``etl`` sensor times out on it).
 """
 
