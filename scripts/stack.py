@@ -155,11 +155,22 @@ class AirflowStack:
             self._token = r.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """One REST call; a read (GET) that times out is tried again, twice (a loaded api-server)."""
+        for attempt in range(3 if method == "GET" else 1):
+            try:
+                return self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+            except httpx.TimeoutException:
+                if attempt == 2 or method != "GET":
+                    raise
+                time.sleep(5.0)
+        raise AssertionError("unreachable")
+
     def api(self, method: str, path: str, **kwargs) -> Any:
-        r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+        r = self._request(method, path, **kwargs)
         if r.status_code == 401:  # token expired
             self._token = None
-            r = self._client.request(method, "/api/v2" + path, headers=self._auth(), **kwargs)
+            r = self._request(method, path, **kwargs)
         if r.status_code >= 400:
             raise StackError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
         return r.json() if r.content else None
