@@ -20,7 +20,8 @@ off, past days come from a backfill. Re-running a day never changes a delivered 
 
 The source's clock (Airflow Variable ``source_simulator_release_until``, a date; unset: no
 limit) holds back the days from that date on: a run of a later day waits (deferred to the
-triggerer: no worker slot, no task process) until the clock passes it. ``make run`` moves the clock phase by phase, so
+triggerer: no worker slot, no task process; it looks again every MLOPS_SOURCE_RELEASE_CHECK_S,
+30 s) until the clock passes it. ``make run`` moves the clock phase by phase, so
 the run the scheduler creates for yesterday when the DAG is unpaused delivers only in the last
 phase, as a real source delivers day after day.
 
@@ -41,7 +42,7 @@ from include.dag_defaults import default_args
 from include.settings import get_settings
 from include.source.sensor import DeliverySensor
 
-_etl = get_settings().etl
+_settings = get_settings()
 
 
 @dag(
@@ -61,8 +62,8 @@ _etl = get_settings().etl
 def source_simulator():
     DeliverySensor(  # delivers the interval's file once the source's clock allows it
         task_id="deliver",
-        poke_interval=_etl.file_poke_interval_s,
-        timeout=_etl.file_wait_timeout_s,
+        poke_interval=_settings.source.release_check_s,
+        timeout=_settings.etl.file_wait_timeout_s,
     )
 
 

@@ -111,6 +111,8 @@ class SourceSettings:
     drift_start: date | None = field(default_factory=lambda: _env_date("MLOPS_SOURCE_DRIFT_START", None))
     missing_days: tuple[date, ...] = field(default_factory=lambda: _env_dates("MLOPS_SOURCE_MISSING_DAYS"))
     seed: int = field(default_factory=lambda: _env_int("MLOPS_SOURCE_SEED", 42))
+    #: seconds between two looks at the source's clock by a held-back source_simulator run (deferred)
+    release_check_s: int = field(default_factory=lambda: _env_int("MLOPS_SOURCE_RELEASE_CHECK_S", 30))
 
 
 @dataclass(frozen=True)
