@@ -47,7 +47,9 @@ def chain(fresh_warehouse, tmp_storage, monkeypatch):
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "MLOPS_RETRY_DELAY_S": "5",
-        "MLOPS_FILE_POKE_INTERVAL_S": "5",
+        # the yesterday-run of the etl sensor waits through the earlier phases: a short reschedule interval
+        # races the executor on a loaded scheduler ("state changed externally")
+        "MLOPS_FILE_POKE_INTERVAL_S": "30",
         "MLOPS_RUN_DAYS": str(DAYS),
         "MLOPS_RUN_DRIFT_DAY": str(DRIFT_DAY),
         "MLOPS_RUN_DRIFT_PHASE_DAYS": str(DRIFT_PHASE_DAYS),
