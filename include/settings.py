@@ -120,6 +120,8 @@ class SourceSettings:
     drift_start: date | None = env("MLOPS_SOURCE_DRIFT_START", None, date.fromisoformat)
     missing_days: tuple[date, ...] = env("MLOPS_SOURCE_MISSING_DAYS", (), _dates)
     seed: int = env("MLOPS_SOURCE_SEED", 42)
+    #: seconds between two looks at the source's clock by a held-back source_simulator run (deferred)
+    release_check_s: int = env("MLOPS_SOURCE_RELEASE_CHECK_S", 30)
 
     @property
     def n_stations(self) -> int:

@@ -227,7 +227,13 @@ class AirflowStack:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
     def backfill(
-        self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 4, reprocess: str = "completed"
+        self,
+        dag_id: str,
+        from_date: str,
+        to_date: str,
+        max_active_runs: int = 4,
+        reprocess: str = "completed",
+        conf: dict | None = None,
     ) -> dict:
         body = {
             "dag_id": dag_id,
@@ -236,7 +242,7 @@ class AirflowStack:
             "max_active_runs": max_active_runs,
             "reprocess_behavior": reprocess,
             "run_backwards": False,
-            "dag_run_conf": {},
+            "dag_run_conf": conf or {},
         }
         try:
             return self.api("POST", "/backfills", json=body)

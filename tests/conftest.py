@@ -8,6 +8,12 @@ developer's ``make run`` state. ``airflow db migrate`` runs once per session (ab
 The local cluster is the one on ``MLOPS_PG_PORT`` with the generated password (scripts/env.sh
 builds ``MLOPS_TEST_PG_URI`` for it). Set ``MLOPS_TEST_PG_URI`` (an admin URI such as
 postgresql://postgres:<password>@host:5432/postgres) to use another PostgreSQL with pgvector.
+
+Without a reachable PostgreSQL (``astro dev pytest`` in the image: no .venv, no local cluster,
+``MLOPS_TEST_PG_URI`` unset) the tests that need one (markers ``integration``, ``e2e``, ``pg``,
+the ``fresh_warehouse`` fixture) are skipped, each with the reason; the others run.
+``MLOPS_REQUIRE_PG=1`` (``make test`` sets it) turns that into an error: there a missing
+PostgreSQL is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -28,10 +34,10 @@ _PG_PORT = os.environ.get("MLOPS_PG_PORT", "55432")
 
 
 def _local_admin_uri() -> str:
-    """The project's local cluster (scripts/db.sh): its port and its generated password."""
-    password = subprocess.run(
-        [str(ROOT / "scripts" / "secrets.sh"), "postgres"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    """The project's local cluster (scripts/db.sh): its port and its generated password (none where
+    the secret cannot be made, e.g. a read-only image: the cluster is then unreachable, see below)."""
+    proc = subprocess.run([str(ROOT / "scripts" / "secrets.sh"), "postgres"], capture_output=True, text=True)
+    password = proc.stdout.strip() if proc.returncode == 0 else ""
     return f"postgresql://postgres:{password}@127.0.0.1:{_PG_PORT}/postgres"
 
 
@@ -85,9 +91,51 @@ def _admin_exec(sql: str) -> None:
         conn.execute(sql)
 
 
-def pytest_sessionstart(session):
+PG_MARKERS = ("integration", "e2e", "pg")
+PG_FIXTURES = ("fresh_warehouse",)
+_PG_DOWN: str | None = None  # why no PostgreSQL is reachable, when none is
+
+
+def _pg_unavailable() -> str | None:
+    """None when the admin URI answers (after starting the local cluster if needed), else why not."""
     if _LOCAL_PG:
-        subprocess.run([str(ROOT / "scripts" / "db.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
+        if not (ROOT / ".venv").exists():
+            return "no PostgreSQL: MLOPS_TEST_PG_URI is unset and there is no .venv for the local cluster (make db-up)"
+        proc = subprocess.run(
+            [str(ROOT / "scripts" / "db.sh"), "up"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        if proc.returncode:
+            return f"no PostgreSQL: scripts/db.sh up failed: {proc.stderr.decode(errors='replace')[-300:]}"
+    try:
+        _admin_exec("select 1")
+    except Exception as exc:  # psycopg.OperationalError, a missing driver, ...
+        return f"no PostgreSQL reachable at MLOPS_TEST_PG_URI / the local cluster: {type(exc).__name__}: {exc}"[:400]
+    return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "pg: needs the test PostgreSQL (skipped without one, unless MLOPS_REQUIRE_PG=1)")
+    # registered here too so that --strict-markers accepts it where pytest-timeout is not installed (the image)
+    config.addinivalue_line("markers", "timeout(seconds): per-test time limit (pytest-timeout; ignored without it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if _PG_DOWN is None:
+        return
+    skip = pytest.mark.skip(reason=_PG_DOWN)
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if any(item.get_closest_marker(m) for m in PG_MARKERS) or any(f in fixtures for f in PG_FIXTURES):
+            item.add_marker(skip)
+
+
+def pytest_sessionstart(session):
+    global _PG_DOWN
+    _PG_DOWN = _pg_unavailable()
+    if _PG_DOWN is not None:
+        if os.environ.get("MLOPS_REQUIRE_PG") == "1":
+            raise pytest.UsageError(f"MLOPS_REQUIRE_PG=1 and {_PG_DOWN}")
+        return
     for name in (AIRFLOW_DB, WAREHOUSE_DB):
         _admin_exec(f"drop database if exists {name} with (force)")
         _admin_exec(f"create database {name}")
@@ -104,7 +152,7 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if os.environ.get("MLOPS_KEEP_TEST_DB"):
+    if os.environ.get("MLOPS_KEEP_TEST_DB") or _PG_DOWN is not None:
         return
     try:
         from airflow.settings import dispose_orm

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from include.warehouse import db
 
 
-def summary_section() -> dict:
-    """``days_loaded``, ``rows_loaded``, ``rows_quarantined`` over the ledger, and the quality gate
-    result per day (passed | warned | failed | error | pending). ``wall_s`` is added by the caller."""
+def summary_section(since: datetime | None = None) -> dict:
+    """``days_loaded``, ``rows_loaded``, ``rows_quarantined`` over the ledger (the days loaded at or
+    after ``since`` when given: ``make run`` passes its start), and the quality gate result per
+    day (passed | warned | failed | error | pending). ``wall_s`` is added by the caller."""
     rows = db.fetch_all(
         """
         select interval_start::date, rows_loaded, rows_quarantined,
@@ -15,8 +18,10 @@ def summary_section() -> dict:
                                                         when not quality_passed then 'failed'
                                                         else 'pending' end)
         from warehouse.load_ledger
+        where %(since)s::timestamptz is null or loaded_at >= %(since)s
         order by interval_start
-        """
+        """,
+        {"since": since},
     )
     return {
         "days_loaded": len(rows),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 
-def summary_section() -> dict:
+
+def summary_section(since: datetime | None = None) -> dict:
     """``rows_built`` and ``intervals_built`` for the current feature-set version (what the
-    models use), plus the same per version and the span of days with features."""
+    models use), plus the same per version and the span of days with features; only intervals
+    built at or after ``since`` when given (``make run`` passes its start)."""
     from include.features.definitions import CURRENT_FEATURE_SET_VERSION
     from include.warehouse import db
 
@@ -13,7 +16,9 @@ def summary_section() -> dict:
         """select feature_set_version, count(*), coalesce(sum(rows_built), 0),
                   min(interval_start)::date, max(interval_start)::date
              from features.feature_ledger
-            group by 1 order by 1"""
+            where %(since)s::timestamptz is null or built_at >= %(since)s
+            group by 1 order by 1""",
+        {"since": since},
     )
     by_version = {
         v: {"intervals_built": int(n), "rows_built": int(r), "first_day": a.isoformat(), "last_day": b.isoformat()}

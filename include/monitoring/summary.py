@@ -13,14 +13,23 @@
   (the new champion re-scores the history, so both have predictions there). The new champion
   was trained on part of those days; ``errors_after_new_champion_window`` compares the two
   on the days after its training window only, when there are any.
+* ``champion_before_error_out_of_sample`` / ``champion_after_error_out_of_sample``: the champion in
+  place when drift was first flagged and the one the retraining it triggered promoted
+  (``out_of_sample_champion_after``, the first promotion after the flag), scored afresh (their
+  stored Pipelines, one ``predict`` each) on the same rows: every hour with features and truth
+  after the new champion's training window, so neither model saw them (``out_of_sample_days``,
+  ``out_of_sample_from``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
+from include.features.definitions import TARGET, feature_columns
+from include.features.store import read_features
 from include.intervals import utc_midnight
-from include.training.registry import get_champion, get_model
+from include.monitoring.scoring import score_frame
+from include.training.registry import get_champion, get_model, load_model
 from include.warehouse import db
 
 
@@ -51,27 +60,61 @@ def _errors(before: str, after: str | None, since: datetime) -> dict:
     return {"before": row[0], "after": row[1], "rows": row[2], "days": row[3]}
 
 
+def _out_of_sample(before: dict, after: dict) -> dict:
+    """MAE of both models on the rows after ``after``'s training window (features and truth)."""
+    import numpy as np
+
+    since = after["train_end"]
+    frames = {}
+    for key, model in (("before", before), ("after", after)):
+        frame = read_features(since, datetime(9999, 1, 1, tzinfo=timezone.utc), model["feature_set_version"])
+        frame = frame[frame[TARGET].notna()]
+        pred = score_frame(load_model(model["artifact_uri"]), frame, feature_columns(model["feature_set_version"]))
+        frames[key] = frame[["station_id", "ts", TARGET]].assign(pred=pred)
+    both = frames["before"].merge(frames["after"], on=["station_id", "ts"], suffixes=("_b", "_a"))
+    if both.empty:
+        return {"before": None, "after": None, "days": 0, "from": since.date().isoformat()}
+    truth = both[f"{TARGET}_b"].to_numpy(dtype=np.float64)
+    return {
+        "before": float(np.mean(np.abs(both["pred_b"].to_numpy() - truth))),
+        "after": float(np.mean(np.abs(both["pred_a"].to_numpy() - truth))),
+        "days": int(both["ts"].dt.floor("D").nunique()),
+        "from": since.date().isoformat(),
+    }
+
+
 def _round(value):
     return None if value is None else round(float(value), 4)
 
 
-def summary_section() -> dict:
-    days_scored = db.fetch_one("select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0")[0]
+def summary_section(since: datetime | None = None) -> dict:
+    """The section; counts cover what happened at or after ``since`` when given (``make run``
+    passes its start), the champions are the ones of those drift windows."""
+    window = {"since": since}
+    recent = "(%(since)s::timestamptz is null or {col} >= %(since)s)"
+    days_scored = db.fetch_one(
+        "select count(distinct interval_start) from ml.scoring_ledger where rows_scored > 0 and "
+        + recent.format(col="scored_at"),
+        window,
+    )[0]
+    drifted = "drift_detected and new_window and " + recent.format(col="evaluated_at")
     first = db.fetch_one(
-        """select window_day, model_version from ml.drift_runs
-            where drift_detected and new_window order by window_day, evaluated_at limit 1"""
+        f"select window_day, model_version, evaluated_at from ml.drift_runs where {drifted}"
+        " order by window_day, evaluated_at limit 1",
+        window,
     )
     features = [
         r[0]
         for r in db.fetch_all(
-            """select distinct unnest(drifted_features) as f from ml.drift_runs
-                where drift_detected and new_window order by 1"""
+            f"select distinct unnest(drifted_features) as f from ml.drift_runs where {drifted} order by 1", window
         )
     ]
     retrain = None
     if _table_exists("ml.training_runs"):
         retrain = db.fetch_one(
-            "select count(*) from ml.training_runs where train and 'drift_signal' = any(triggering_assets)"
+            "select count(*) from ml.training_runs where train and 'drift_signal' = any(triggering_assets) and "
+            + recent.format(col="decided_at"),
+            window,
         )[0]
     out = {
         "days_scored": int(days_scored),
@@ -85,22 +128,40 @@ def summary_section() -> dict:
         "champion_after": None,
         "drifted_days_compared": 0,
         "errors_after_new_champion_window": None,
+        "champion_before_error_out_of_sample": None,
+        "champion_after_error_out_of_sample": None,
+        "out_of_sample_champion_after": None,
+        "out_of_sample_days": 0,
+        "out_of_sample_from": None,
     }
     if first is None:
         return out
     champion = get_champion()
     after = champion["version"] if champion and champion["version"] != first[1] else None
-    since = utc_midnight(first[0])
-    errs = _errors(first[1], after, since)
+    drift_from = utc_midnight(first[0])
+    errs = _errors(first[1], after, drift_from)
     out.update(
         champion_after=after,
         champion_before_error_on_drifted_days=_round(errs["before"]),
         champion_after_error_on_drifted_days=_round(errs["after"]),
         drifted_days_compared=int(errs["days"]),
     )
+    retrained = db.fetch_one(
+        "select version from ml.model_registry where promoted_at >= %s and version <> %s order by promoted_at limit 1",
+        (first[2], first[1]),
+    )
+    if retrained is not None:
+        oos = _out_of_sample(get_model(first[1]), get_model(retrained[0]))
+        out.update(
+            champion_before_error_out_of_sample=_round(oos["before"]),
+            champion_after_error_out_of_sample=_round(oos["after"]),
+            out_of_sample_champion_after=retrained[0],
+            out_of_sample_days=oos["days"],
+            out_of_sample_from=oos["from"],
+        )
     if after is not None:
         new = get_model(after)
-        later = _errors(first[1], after, max(since, new["train_end"]))
+        later = _errors(first[1], after, max(drift_from, new["train_end"]))
         if later["rows"]:
             out["errors_after_new_champion_window"] = {
                 "from": new["train_end"].date().isoformat(),

@@ -1,7 +1,9 @@
 """A deterministic simulator of the source system: hourly bike-share demand per station.
 
 Each day is one Parquet file in the landing zone (``demand_YYYY-MM-DD.parquet``), addressed
-through Airflow's ``ObjectStoragePath`` (``file://`` by default, ``s3://`` by configuration).
+through Airflow's ``ObjectStoragePath`` (``file://`` by default, ``s3://`` by configuration);
+names, roots and the atomic delivery are the landing contract, ``include/source/landing.py``.
+The ``source_simulator`` DAG calls :func:`deliver_day` once per data interval.
 The raw export is string-typed, as many source exports are: the ETL casts and validates it.
 
 Demand depends on the hour of day, the weekday, holidays, temperature and rain. Knobs
@@ -24,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from include.etl import rules
+from include.source.landing import deliver, file_name, find_day_file, landing_root  # the landing contract
 
 HOURS = 24
 HEAT_WAVE_C = 9.0  # temperature shift of the drift (a heat wave), degrees C
-FILE_PREFIX = "demand_"
 RAW_COLUMNS = list(rules.RAW_COLUMNS)  # the export's columns: the ETL's contract (include/etl/rules.py)
 MALFORMED_KINDS = ("bad_type", "null_required", "out_of_range", "duplicate")
 
@@ -43,6 +45,9 @@ class SourceConfig:
     missing_days: tuple[date, ...] = ()
     seed: int = 42
 
+    def drifted(self, day: date) -> bool:
+        return self.drift_start is not None and day >= self.drift_start
+
     @property
     def n_stations(self) -> int:
         return max(1, -(-self.rows_per_day // HOURS))  # ceil
@@ -53,10 +58,6 @@ class SourceConfig:
 
         s = get_settings().source
         return cls(s.rows_per_day, s.malformed_share, s.drift_start, s.missing_days, s.seed)
-
-
-def file_name(day: date) -> str:
-    return f"{FILE_PREFIX}{day.isoformat()}.parquet"
 
 
 def _day_rng(cfg: SourceConfig, day: date, stream: int) -> np.random.Generator:
@@ -76,7 +77,7 @@ def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
     n_st = cfg.n_stations
     rng = _day_rng(cfg, day, 1)
     base, temp_sens = _station_profile(cfg)
-    drifted = cfg.drift_start is not None and day >= cfg.drift_start
+    drifted = cfg.drifted(day)
 
     hours = np.arange(HOURS)
     # Weather: one city-wide daily curve plus station noise.
@@ -174,10 +175,7 @@ def write_day(day: date, landing, cfg: SourceConfig | None = None):
     if day in cfg.missing_days:
         return None
     raw, _ = raw_day(day, cfg)
-    target = landing / file_name(day)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(parquet_bytes(raw))
-    return target
+    return deliver(day, parquet_bytes(raw), landing)
 
 
 def write_range(start: date, end: date, landing, cfg: SourceConfig | None = None) -> list:
@@ -195,5 +193,52 @@ def write_range(start: date, end: date, landing, cfg: SourceConfig | None = None
     return written
 
 
+def deliver_day(day: date, cfg: SourceConfig | None = None, landing=None) -> dict:
+    """What the ``source_simulator`` DAG does for one interval: deliver ``day``'s file into the
+    landing zone unless it is configured as missing or already there (a re-run never changes a
+    delivered file). Returns JSON-able facts for the task's XCom."""
+    cfg = cfg or SourceConfig.from_settings()
+    landing = landing if landing is not None else landing_root()
+    if day in cfg.missing_days:
+        return {"day": day.isoformat(), "status": "missing", "uri": None}
+    found = (landing / file_name(day)) if (landing / file_name(day)).exists() else find_day_file(day)
+    if found is not None:
+        return {"day": day.isoformat(), "status": "exists", "uri": str(found)}
+    path = write_day(day, landing, cfg)
+    return {"day": day.isoformat(), "status": "delivered", "uri": str(path), "drifted": cfg.drifted(day)}
+
+
 def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+#: Airflow Variable holding the source's clock: days on or after this date are held back.
+RELEASE_VARIABLE = "source_simulator_release_until"
+
+
+def released(day: date, release_until: str | None) -> bool:
+    """Whether the source's clock lets ``day`` be delivered (no clock: every day)."""
+    return not release_until or day < date.fromisoformat(release_until)
+
+
+def config_for_run(params: dict | None) -> SourceConfig:
+    """The settings' SourceConfig with a run's ``drift_start`` / ``missing_days`` params applied."""
+    from dataclasses import replace
+
+    cfg = SourceConfig.from_settings()
+    params = params or {}
+    if params.get("drift_start"):
+        cfg = replace(cfg, drift_start=date.fromisoformat(params["drift_start"]))
+    if params.get("missing_days"):
+        cfg = replace(cfg, missing_days=tuple(date.fromisoformat(d) for d in params["missing_days"]))
+    return cfg
+
+
+def deliver_scheduled(day: date, params: dict | None = None) -> dict | None:
+    """One poke of the ``source_simulator`` DAG: None while the clock holds ``day`` back, else
+    :func:`deliver_day` with the run's configuration."""
+    from airflow.sdk import Variable
+
+    if not released(day, Variable.get(RELEASE_VARIABLE, default=None)):
+        return None
+    return deliver_day(day, config_for_run(params))

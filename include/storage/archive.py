@@ -29,37 +29,15 @@ import hashlib
 import json
 import logging
 import os
-import re
 from datetime import date, datetime, timezone
 from typing import Any
 
-from include.settings import get_settings
+from include.source.landing import archive_root, day_of, file_name, landing_root  # the landing contract
 
 log = logging.getLogger(__name__)
 
-FILE_RE = re.compile(r"^demand_(\d{4}-\d{2}-\d{2})\.parquet$")
 MANIFEST_NAME = "_manifest.jsonl"
 _CHUNK = 8 * 1024 * 1024
-
-
-def file_name(day: date) -> str:
-    return f"demand_{day.isoformat()}.parquet"
-
-
-def day_of(name: str) -> date | None:
-    """The day a landing/archive file name stands for, or None for any other name."""
-    m = FILE_RE.match(name)
-    return date.fromisoformat(m.group(1)) if m else None
-
-
-def landing_root():
-    s = get_settings().storage
-    return s.path(s.landing_uri)
-
-
-def archive_root():
-    s = get_settings().storage
-    return s.path(s.archive_uri)
 
 
 def archive_path(day: date):

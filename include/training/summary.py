@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 
-def summary_section() -> dict:
+
+def summary_section(since: datetime | None = None) -> dict:
     """``candidates_trained`` (registry rows), ``champion_version`` and ``champion_metric``
-    (its walk-forward validation MAE), plus the training runs and what the policy decided."""
+    (its walk-forward validation MAE), plus the training runs and what the policy decided. The
+    counts cover what happened at or after ``since`` when given (``make run`` passes its start);
+    the champion is the current one."""
     from include.training.registry import get_champion
     from include.warehouse import db
 
-    (candidates,) = db.fetch_one("select count(*) from ml.model_registry")
-    statuses = dict(db.fetch_all("select status, count(*) from ml.model_registry group by 1"))
+    window = {"since": since}
+    recent = "(%(since)s::timestamptz is null or {col} >= %(since)s)"
+    created = recent.format(col="created_at")
+    (candidates,) = db.fetch_one(f"select count(*) from ml.model_registry where {created}", window)
+    statuses = dict(db.fetch_all(f"select status, count(*) from ml.model_registry where {created} group by 1", window))
     runs = db.fetch_all(
         """select count(*), count(*) filter (where train),
                   count(*) filter (where outcome = 'promoted'), count(*) filter (where outcome = 'rejected'),
                   count(*) filter (where train and 'drift_signal' = any(triggering_assets))
-             from ml.training_runs"""
+             from ml.training_runs where """
+        + recent.format(col="decided_at"),
+        window,
     )[0]
     champion = get_champion()
     return {

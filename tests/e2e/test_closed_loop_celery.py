@@ -111,7 +111,7 @@ def celery_databases():
 
 @pytest.fixture(scope="module")
 def celery_chain(tmp_path_factory, celery_databases):
-    from scripts.run_chain import chain_dags, prepare, run_chain, run_days
+    from scripts.run_chain import chain_dags, prepare, run_chain, run_days, source_env
     from scripts.stack import AirflowStack
 
     base = tmp_path_factory.mktemp("celery")
@@ -140,6 +140,8 @@ def celery_chain(tmp_path_factory, celery_databases):
         s3 = S3Server(env=os.environ.copy())
         s3.start()
         start, end, drift_start = run_days()
+        for key, value in source_env(drift_start).items():
+            mp.setenv(key, value)
         stack = AirflowStack(os.environ.copy())
         killer = WorkerKiller(stack)
         try:

@@ -183,7 +183,7 @@ def _chain(env: dict[str, str], inject=None) -> dict:
     stack = None
     try:
         start, end, drift_start = rc.run_days()
-        stack = rc.prepare(os.environ.copy())
+        stack = rc.prepare({**os.environ, **rc.source_env(drift_start)})
         since = datetime.now(timezone.utc)
         injected: dict = {}
         errors: list[BaseException] = []

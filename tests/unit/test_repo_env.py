@@ -4,8 +4,10 @@
   scripts/) is listed in .env.example, with a safe placeholder;
 * every connection and variable of airflow_settings.yaml has its AIRFLOW_CONN_* / AIRFLOW_VAR_*
   line there;
-* the pools the DAGs use exist in airflow_settings.yaml; heavy training tasks follow the
-  worker queue named by MLOPS_TRAINING_QUEUE.
+* every pool a task of the parsed DagBag names is defined, once, in airflow_settings.yaml (the
+  one definition the local loader, the deploy workflow and the Helm notes read, through
+  scripts/load_settings.py); heavy training tasks follow the worker queue named by
+  MLOPS_TRAINING_QUEUE.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,14 +99,21 @@ def test_env_example_sets_nothing_secret():
 
 def test_pools_of_airflow_settings_match_the_code():
     from include import dag_defaults
+    from scripts.load_settings import pools
 
-    pools = {
-        p["pool_name"]: p for p in yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())["airflow"]["pools"]
-    }
+    defined = pools()
     for name in (dag_defaults.WAREHOUSE_POOL, dag_defaults.EMBEDDING_POOL):
-        assert name in pools, f"pool {name} missing in airflow_settings.yaml"
-        assert isinstance(pools[name]["pool_slot"], int) and pools[name]["pool_slot"] > 0
-        assert pools[name]["pool_description"]
+        assert name in defined, f"pool {name} missing in airflow_settings.yaml"
+        assert defined[name]["slots"] > 0 and defined[name]["description"]
+
+
+def test_a_pool_defined_twice_is_an_error(tmp_path):
+    from scripts.load_settings import pools
+
+    entry = {"pool_name": "warehouse", "pool_slot": 2, "pool_description": "x"}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"airflow": {"pools": [entry, entry]}}))
+    with pytest.raises(ValueError, match="defined twice"):
+        pools(tmp_path / "s.yaml")
 
 
 _DAG_PROBE = """
@@ -116,21 +126,43 @@ print(json.dumps(out))
 """
 
 
-def _dag_tasks(queue: str) -> dict:
+def _dag_tasks(queue: str, dag_folder: Path = ROOT / "dags") -> dict:
     env = dict(os.environ, MLOPS_TRAINING_QUEUE=queue, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
-        [sys.executable, "-c", _DAG_PROBE, str(ROOT / "dags")], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _DAG_PROBE, str(dag_folder)], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def undefined_pools(parsed: dict) -> dict[str, str]:
+    """{"dag.task": pool} for every task of a parsed DagBag whose pool airflow_settings.yaml lacks."""
+    from scripts.load_settings import pools
+
+    defined = set(pools()) | {"default_pool"}
+    return {
+        f"{dag}.{task}": pool
+        for dag, tasks in parsed["tasks"].items()
+        for task, (_, pool) in tasks.items()
+        if pool not in defined
+    }
+
+
+def test_pool_check_catches_a_task_naming_an_undefined_pool(tmp_path):
+    (tmp_path / "uses_pool.py").write_text(
+        "from datetime import datetime\nfrom airflow.sdk import dag, task\n\n"
+        "@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)\ndef uses_pool():\n"
+        "    @task(pool='gpu')\n    def fit():\n        pass\n\n    fit()\n\nuses_pool()\n"
+    )
+    parsed = _dag_tasks("default", tmp_path)
+    assert undefined_pools(parsed) == {"uses_pool.fit": "gpu"}
+
+
 def test_dags_use_declared_pools_and_training_uses_its_queue():
     parsed = _dag_tasks("training-large")
     assert not parsed["errors"], parsed["errors"]
-    pools = {p["pool_name"] for p in yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())["airflow"]["pools"]}
-    used = {pool for tasks in parsed["tasks"].values() for _, pool in tasks.values()}
-    assert used <= pools | {"default_pool"}, f"pools used but not in airflow_settings.yaml: {used - pools}"
+    missing = undefined_pools(parsed)
+    assert not missing, f"tasks name pools that airflow_settings.yaml does not define: {missing}"
     training = parsed["tasks"].get("training")
     assert training, "no `training` DAG parsed"
     on_queue = [task for task, (queue, _) in training.items() if queue == "training-large"]

@@ -162,6 +162,7 @@ def test_repository_holds_no_secrets():
     assert not findings, "key-like strings in the repository:\n" + "\n".join(findings)
 
 
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="no .git here (the Astro image): no git ignore rules to read")
 def test_env_file_is_ignored():
     """A developer's .env (real values) never enters a commit; .env.example (placeholders) does."""
     names = {p.relative_to(ROOT).as_posix() for p in repo_files()}
