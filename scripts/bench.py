@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-AREAS = ("etl", "features", "training", "rag", "drift", "chain")
+AREAS = ("etl", "features", "training", "rag", "drift", "chain", "scale")
 # sections a module writes to, when not its own name
 SECTION = {"chain": "drift"}
 
