@@ -45,10 +45,10 @@ class RssSampler(threading.Thread):
 
         while not self._stop.is_set():
             for proc in psutil.process_iter(["cmdline", "memory_info"]):
-                cmd = proc.info.get("cmdline") or []
+                cmd = " ".join(proc.info.get("cmdline") or [])  # a set title may come split on spaces
                 mem = proc.info.get("memory_info")
-                if cmd and cmd[0].startswith("airflow worker -- ") and mem:
-                    ti_id = cmd[0].removeprefix("airflow worker -- ").strip()
+                if cmd.startswith("airflow worker -- ") and mem:
+                    ti_id = cmd.removeprefix("airflow worker -- ").strip()
                     self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), mem.rss)
             self._stop.wait(self.interval)
 

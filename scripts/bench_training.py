@@ -109,7 +109,8 @@ def candidate_seconds(stack, run_id: str, tis: list[dict]) -> dict:
 
 
 def set_pool(stack, slots: int) -> None:
-    stack.api("PATCH", "/pools/training", params={"update_mask": "slots"}, json={"slots": slots})
+    body = {"pool": "training", "slots": slots, "include_deferred": False}
+    stack.api("PATCH", "/pools/training", params={"update_mask": "slots"}, json=body)
 
 
 def run(workdir: Path) -> dict:
