@@ -38,22 +38,22 @@ class RssSampler(threading.Thread):
 
     def __init__(self, interval: float = 0.5):
         super().__init__(daemon=True)
-        self.interval, self.peaks, self._stop = interval, {}, threading.Event()
+        self.interval, self.peaks, self._done = interval, {}, threading.Event()
 
     def run(self) -> None:
         import psutil
 
-        while not self._stop.is_set():
+        while not self._done.is_set():
             for proc in psutil.process_iter(["cmdline", "memory_info"]):
                 cmd = " ".join(proc.info.get("cmdline") or [])  # a set title may come split on spaces
                 mem = proc.info.get("memory_info")
                 if cmd.startswith("airflow worker -- ") and mem:
                     ti_id = cmd.removeprefix("airflow worker -- ").strip()
                     self.peaks[ti_id] = max(self.peaks.get(ti_id, 0), mem.rss)
-            self._stop.wait(self.interval)
+            self._done.wait(self.interval)
 
     def stop(self) -> dict[str, int]:
-        self._stop.set()
+        self._done.set()
         self.join(timeout=5)
         return self.peaks
 
@@ -152,8 +152,7 @@ def run_size(rows_per_day: int, workdir: Path) -> dict:
     sampler.start()
     try:
         summary = run_chain(stack, start, end, drift_start, timeout=3600, backfill_parallelism=2)
-        peaks = sampler.stop()
-        stages, training_runs = stage_figures(stack, peaks)
+        stages, training_runs = stage_figures(stack, sampler.peaks)  # every task has ended
     finally:
         sampler.stop()
         stack.stop()
