@@ -49,8 +49,10 @@ Tasks (``include/training`` holds the logic, this file only wires it):
 Model versions derive from what was trained (window, data checksum, hyperparameters), so
 re-running a run upserts the same registry rows: no duplicates. XCom carries URIs and metrics,
 never models or frames. Failures alert through the notifier of ``default_args``; training tasks
-run on the ``TRAINING_QUEUE`` worker queue. ``max_active_runs=1``. Deadline: a run must finish
-within ``MLOPS_TRAINING_DEADLINE_S`` (2 h) after it was queued, else an alert (include/deadlines.py).
+run on the ``TRAINING_QUEUE`` worker queue; ``train_candidate`` takes a slot of the ``training``
+pool (slots x ``MLOPS_TRAIN_THREADS`` <= the worker's cores) and the candidates have the lowest
+priority weight, so the chain's other tasks run while they train. ``max_active_runs=1``. Deadline: a run must finish within ``MLOPS_TRAINING_DEADLINE_S`` (2 h)
+after it was queued, else an alert (include/deadlines.py).
 """
 
 from __future__ import annotations
@@ -60,9 +62,12 @@ from datetime import datetime, timezone
 from airflow.sdk import Param, TriggerRule, XComArg, dag, setup, task, task_group, teardown
 
 from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND, MODEL_REGISTRY
-from include.dag_defaults import TRAINING_QUEUE, WAREHOUSE_POOL, default_args
+from include.dag_defaults import TRAINING_POOL, TRAINING_QUEUE, WAREHOUSE_POOL, default_args
 from include.deadlines import training_deadline
 from include.training.review import PromotionReviewOperator
+
+# candidates take the `training` pool's slots and yield to every other task of the chain
+CANDIDATE = {"queue": TRAINING_QUEUE, "priority_weight": 1, "weight_rule": "absolute"}
 
 
 @dag(
@@ -132,7 +137,7 @@ def training():
         except HyperparameterConfigError as exc:  # a retry cannot fix a bad config
             raise AirflowFailException(str(exc)) from exc
 
-    @task(queue=TRAINING_QUEUE, multiple_outputs=False, map_index_template="{{ candidate_name }}")
+    @task(pool=TRAINING_POOL, **CANDIDATE, multiple_outputs=False, map_index_template="{{ candidate_name }}")
     def train_candidate(hp: dict, plan: dict, data: dict, scratch: str) -> dict:
         """Walk-forward validate one hyperparameter set, refit on the window, store the model."""
         from airflow.sdk import get_current_context
@@ -150,7 +155,7 @@ def training():
         report_lineage(outputs=[trained["artifact_uri"], trained.get("reference_uri")])  # OpenLineage: the model
         return trained
 
-    @task(queue=TRAINING_QUEUE, multiple_outputs=False, map_index_template="{{ candidate_name }}")
+    @task(**CANDIDATE, multiple_outputs=False, map_index_template="{{ candidate_name }}")
     def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
         """Compute the candidate's validation metrics and register it."""
         from airflow.sdk import get_current_context

@@ -16,6 +16,8 @@ OWNER = "mlops"
 #: Pools (created from airflow_settings.yaml): cap concurrent warehouse connections and embedding calls.
 WAREHOUSE_POOL = "warehouse"
 EMBEDDING_POOL = "embeddings"
+#: Training candidates: slots x MLOPS_TRAIN_THREADS <= the training worker's cores (README "Training cost").
+TRAINING_POOL = "training"
 #: Worker queue for heavy training work (Astro worker queues; ignored by LocalExecutor).
 TRAINING_QUEUE = get_settings().tasks.training_queue
 

@@ -43,6 +43,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("drift", "drift"),
     ("chain", "chain"),
     ("scale_out", "scale_out"),
+    ("scale", "scale"),
 )
 AREAS = tuple(name for name, _ in SECTIONS)
 

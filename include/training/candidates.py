@@ -9,7 +9,8 @@ has the feature columns (extra columns such as ``station_id`` or ``demand`` are 
   include/training/transformers.py), hour and weekday are categorical. Early stopping is off:
   its internal split would shuffle rows across time.
 * ``ridge`` / ``elastic_net``: median imputation with missing-value indicators, scaling,
-  one-hot hour and weekday, then the linear model.
+  one-hot hour and weekday (``LinearFeatures``), then the linear model; ElasticNet runs
+  coordinate descent on the precomputed Gram matrix (``precompute: true`` unless set).
 
 ``log_target: true`` fits on ``log1p(demand)`` and predicts back on the original scale.
 """
@@ -79,41 +80,40 @@ def candidate_fingerprint(candidate: dict) -> str:
 
 
 def build_pipeline(candidate: dict, columns: list[str], categorical: list[str], seed: int = 0):
-    """An unfitted Pipeline for ``candidate`` over feature ``columns``."""
+    """An unfitted Pipeline for ``candidate`` over feature ``columns``: ``select`` (the frame's
+    feature columns as one array), then the family's preparation, then ``model``. Training
+    fits ``pipeline[1:]`` on slices of ``pipeline[:1]``'s output (include/training/evaluate.py)."""
     import numpy as np
-    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import ElasticNet, Ridge
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.pipeline import Pipeline
 
-    from include.training.transformers import FillAllMissing
+    from include.training.transformers import FillAllMissing, LinearFeatures, SelectColumns
 
     family, params = candidate["family"], dict(candidate["params"])
-    numeric = [c for c in columns if c not in categorical]
+    columns = list(columns)
+    is_categorical = np.isin(columns, list(categorical))
     if family == "hist_gradient_boosting":
         params.setdefault("random_state", seed)
         params["early_stopping"] = False
-        prep = ColumnTransformer(
-            [("features", "passthrough", list(columns))], remainder="drop", verbose_feature_names_out=False
-        ).set_output(transform="pandas")
-        prep = Pipeline([("select", prep), ("fill_all_missing", FillAllMissing())])
-        model = HistGradientBoostingRegressor(categorical_features=list(categorical), **params)
+        select = SelectColumns(columns, dtype="float64")  # the estimator's own dtype: no second copy
+        prep = FillAllMissing()
+        model = HistGradientBoostingRegressor(categorical_features=is_categorical, **params)
     else:
-        impute = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
-        prep = ColumnTransformer(
-            [
-                ("numeric", make_pipeline(impute, StandardScaler()), numeric),
-                ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(categorical)),
-            ],
-            remainder="drop",
-        )
+        # float64: in float32, X'X + alpha I of a million rows with one-hot columns (collinear with
+        # the intercept) is singular to Cholesky, and Ridge falls back to an SVD 50x slower
+        select = SelectColumns(columns, dtype="float64")
+        prep = LinearFeatures(categorical=[int(j) for j in np.flatnonzero(is_categorical)])
+        params.setdefault("copy_X", False)  # the design matrix is this fit's own: centre it in place
         if family == "ridge":
-            model = Ridge(**params)
+            model = Ridge(**params)  # dense, weighted: scikit-learn picks the Cholesky solver
         else:
             params.setdefault("random_state", seed)
+            # coordinate descent on the Gram matrix (features x features, computed once per fit):
+            # each sweep costs O(features^2) instead of O(rows x features)
+            params.setdefault("precompute", True)
             model = ElasticNet(**params)
     if candidate.get("log_target"):
-        model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1)
-    return Pipeline([("prep", prep), ("model", model)])
+        model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1, check_inverse=False)
+    return Pipeline([("select", select), ("prep", prep), ("model", model)])

@@ -79,3 +79,15 @@ def walk_forward_folds(days, valid_start):
     valid_start = pd.Timestamp(valid_start)
     for day in np.unique(days[days >= valid_start]):
         yield pd.Timestamp(day), np.asarray(days < day), np.asarray(days == day)
+
+
+def walk_forward_prefixes(sorted_days, valid_start):
+    """The same folds over rows in time order: (validation day, n, end) per day, where the
+    training rows are ``[:n]`` (every day before) and the day's rows ``[n:end]``."""
+    import numpy as np
+
+    sorted_days = np.asarray(sorted_days)
+    valid_start = np.datetime64(valid_start, "us")
+    for day in np.unique(sorted_days[sorted_days >= valid_start]):
+        n, end = np.searchsorted(sorted_days, day, side="left"), np.searchsorted(sorted_days, day, side="right")
+        yield day, int(n), int(end)

@@ -168,3 +168,42 @@ def test_versions_and_run_keys_are_deterministic_and_path_safe():
     assert v1.startswith("20260121-hgb-") and v1 != model_version(plan, {"data_checksum": "abd"}, cand)
     key = run_key("asset_triggered__2026-01-01T00:00:00+00:00_abc/..")
     assert "/" not in key and ":" not in key and key != run_key("asset_triggered__2026-01-01T00:00:00+00:00_abd")
+
+
+def test_walk_forward_prefixes_are_the_walk_forward_folds_on_rows_in_time_order():
+    from include.training.split import walk_forward_folds, walk_forward_prefixes
+
+    days = np.asarray(pd.date_range("2026-01-01", periods=10, freq="D").repeat(3))
+    folds = list(walk_forward_folds(days, pd.Timestamp("2026-01-08")))
+    prefixes = list(walk_forward_prefixes(days, pd.Timestamp("2026-01-08")))
+    assert len(folds) == len(prefixes) == 3
+    for (day, train_mask, day_mask), (pday, n, end) in zip(folds, prefixes, strict=True):
+        assert pd.Timestamp(pday) == day
+        assert train_mask.sum() == n and train_mask[:n].all()  # every earlier row, and only those
+        assert np.flatnonzero(day_mask).tolist() == list(range(n, end))
+
+
+def test_linear_features_match_scikit_learns_imputer_scaler_and_one_hot():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from include.training.transformers import LinearFeatures
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 4))
+    X[rng.random(500) < 0.2, 1] = np.nan  # a column with gaps: median + indicator
+    X[:, 3] = rng.integers(0, 5, size=500)  # categorical
+    ours = LinearFeatures(categorical=[3]).fit(X[:400])
+    theirs = ColumnTransformer(
+        [
+            ("n", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), [0, 1, 2]),
+            ("c", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [3]),
+        ]
+    ).fit(X[:400])
+    # the indicator comes right after its column in ours, after every numeric column in theirs
+    expected = theirs.transform(X[400:])[:, [0, 1, 3, 2, 4, 5, 6, 7, 8]]
+    got = ours.transform(X[400:])
+    assert got.shape == expected.shape and got.flags.f_contiguous
+    np.testing.assert_allclose(got, expected, atol=1e-9)
