@@ -51,8 +51,9 @@ re-running a run upserts the same registry rows: no duplicates. XCom carries URI
 never models or frames. Failures alert through the notifier of ``default_args``; training tasks
 run on the ``TRAINING_QUEUE`` worker queue; ``train_candidate`` takes a slot of the ``training``
 pool (slots x ``MLOPS_TRAIN_THREADS`` <= the worker's cores) and the candidates have the lowest
-priority weight, so the chain's other tasks run while they train. ``max_active_runs=1``. Deadline: a run must finish within ``MLOPS_TRAINING_DEADLINE_S`` (2 h)
-after it was queued, else an alert (include/deadlines.py).
+priority weight, so the chain's other tasks run while they train. ``max_active_runs=1``.
+Deadline: a run must finish within ``MLOPS_TRAINING_DEADLINE_S`` (2 h) after it was queued,
+else an alert (include/deadlines.py).
 """
 
 from __future__ import annotations
