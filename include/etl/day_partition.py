@@ -13,8 +13,8 @@ from datetime import date
 
 from psycopg import sql
 
-from include.etl import rules
 from include.intervals import Interval
+from include.source import rules
 
 TABLE = "warehouse.demand_hourly"
 DEFAULT_PARTITION = "warehouse.demand_hourly_default"

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from include.etl import rules
 from include.etl.binary_copy import COPY_COLUMNS, COPY_HEADER, COPY_TRAILER, encode_copy_rows
 from include.etl.validation import QUARANTINE_SCHEMA, KeyDeduplicator, check_schema, validate_chunk
 from include.intervals import Interval
+from include.source import rules
 
 
 @dataclass

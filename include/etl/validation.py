@@ -1,7 +1,7 @@
 """Vectorised validation of one chunk of a day's raw file (pyarrow compute + NumPy).
 
 Every check is an array expression over the whole chunk: no Python loop per row. A row is good
-when every column parses, lies in its range (include/etl/rules.py), its timestamp is on the hour
+when every column parses, lies in its range (include/source/rules.py), its timestamp is on the hour
 inside the data interval, and its key (station_id, ts) was not seen earlier in the file.
 Bad rows come back as a small Arrow table with their 1-based row number in the file, the
 reason(s) ("bad_type: demand; out_of_range: humidity_pct") and the raw values as delivered.
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.etl import rules
+from include.source import rules
 
 _INT_RE = r"^-?[0-9]{1,10}$"  # a subset of what pyarrow casts to int64
 _FLOAT_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"  # a subset of what pyarrow casts to float64

@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone
 
-from include.etl.rules import RAW_COLUMNS
+from include.source.rules import RAW_COLUMNS
 
 WAREHOUSE_COLUMNS = (*RAW_COLUMNS, "source_file")
 

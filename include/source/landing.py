@@ -13,7 +13,7 @@ One home for it: the simulator (``include/source/simulator.py``), the ETL's sens
 * **Arrival.** A file appears whole under its final name: :func:`deliver` writes
   ``.<name>.partial`` and renames it, so a sensor never sees half a file. Readers ignore names
   that do not match ``FILE_RE``.
-* **Rows.** The columns and value rules of a row are ``include/etl/rules.py`` (the loader's and
+* **Rows.** The columns and value rules of a row are ``include/source/rules.py`` (the loader's and
   the quality gate's single definition).
 """
 

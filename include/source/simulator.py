@@ -25,12 +25,12 @@ from datetime import date, datetime, time, timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from include.etl import rules
+from include.source import rules
 from include.source.landing import deliver, file_name, find_day_file, landing_root  # the landing contract
 
 HOURS = 24
 HEAT_WAVE_C = 9.0  # temperature shift of the drift (a heat wave), degrees C
-RAW_COLUMNS = list(rules.RAW_COLUMNS)  # the export's columns: the ETL's contract (include/etl/rules.py)
+RAW_COLUMNS = list(rules.RAW_COLUMNS)  # the export's columns: the ETL's contract (include/source/rules.py)
 MALFORMED_KINDS = ("bad_type", "null_required", "out_of_range", "duplicate")
 
 # Fixed public holidays of the simulated city (month, day).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from include.etl import rules
 from include.quality.gate import CONTRACT
+from include.source import rules
 
 
 def contract() -> dict:

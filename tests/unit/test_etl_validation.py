@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from include.etl import rules
 from include.etl.loading import _ROW, encode_copy_rows
 from include.etl.validation import KeyDeduplicator, SourceSchemaError, check_schema, validate_chunk
+from include.source import rules
 
 START = int(datetime(2026, 1, 5, tzinfo=timezone.utc).timestamp())
 END = START + 86400

@@ -10,8 +10,7 @@ from datetime import date
 
 import pyarrow.parquet as pq
 
-from include.etl import rules
-from include.source import landing
+from include.source import landing, rules
 from include.source.simulator import SourceConfig, config_for_run, deliver_day, released
 
 DAY = date(2026, 3, 2)
