@@ -25,33 +25,23 @@ overwritten: the landing file stays, the conflict is reported and alerted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from datetime import date, datetime, timezone
 from typing import Any
 
+from include.keys import file_sha256
 from include.source.landing import archive_root, day_of, file_name, landing_root  # the landing contract
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "_manifest.jsonl"
-_CHUNK = 8 * 1024 * 1024
 
 
 def archive_path(day: date):
     """Where the archived file of ``day`` lives (whether or not it exists)."""
     return archive_root() / file_name(day)
-
-
-def sha256_of(path) -> str:
-    """SHA-256 of an object, streamed in 8 MiB blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest() -> dict[str, dict[str, Any]]:
@@ -113,10 +103,10 @@ def archive_landing(before: date) -> dict[str, Any]:
     for day, src in _landing_files(before):
         name = src.name
         size = src.size()
-        digest = sha256_of(src)
+        digest = file_sha256(src)
         dst = archive / name
         if dst.exists():
-            if dst.size() != size or sha256_of(dst) != digest:
+            if dst.size() != size or file_sha256(dst) != digest:
                 log.error("archive conflict for %s: an archived copy with other content exists", name)
                 result["conflicts"].append(name)
                 continue
@@ -127,7 +117,7 @@ def archive_landing(before: date) -> dict[str, Any]:
                 partial.unlink()
             src.copy(partial)
             partial.replace(dst)
-            if dst.size() != size or sha256_of(dst) != digest:
+            if dst.size() != size or file_sha256(dst) != digest:
                 dst.unlink()
                 raise RuntimeError(f"archived copy of {name} does not match the landing file; landing file kept")
             outcome = "archived"

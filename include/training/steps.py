@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from datetime import datetime, timedelta
+
+from include.keys import run_key
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,6 @@ def _storage():
     from include.settings import get_settings
 
     return get_settings().storage
-
-
-def run_key(run_id: str) -> str:
-    """A path-safe, unique key for a DAG run id."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:60]
-    return f"{safe}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
 
 
 def _dt(value: str) -> datetime:

@@ -85,7 +85,7 @@ def test_landing_and_archive(storage):
     assert len(result["archived"]) == 2 and result["landing_remaining"] == 1
     assert result["manifest"].startswith(storage["scheme"] + "://")
     entry = archive.read_manifest()["demand_2026-03-01.parquet"]
-    assert entry["sha256"] == archive.sha256_of(archive.archive_path(start))
+    assert entry["sha256"] == archive.file_sha256(archive.archive_path(start))
     assert summary.summary_section()["archived_files"] == 2
     _no_local_files(storage)
 
