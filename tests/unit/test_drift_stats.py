@@ -162,7 +162,10 @@ def test_report_is_self_contained_html_with_plots(tmp_path, monkeypatch):
         "result": res,
     }
     path = write_report("manual__2026-01-24T00:00:00+00:00", champion, [ev], reference, shifted, Thresholds(), focus=ev)
-    text = open(path, encoding="utf-8").read()
-    assert path.startswith(str(tmp_path / "drift"))
+    # a URI under the reports location (object storage: a local folder here), read back the same way
+    from airflow.sdk import ObjectStoragePath
+
+    assert path.startswith("file://" + str(tmp_path / "drift")), path
+    text = ObjectStoragePath(path).read_text(encoding="utf-8")
     assert "Drift detected" in text and "temperature_c" in text
     assert text.count("data:image/png;base64,") == 1 and "<table>" in text
