@@ -279,7 +279,7 @@ class TaskSettings:
 
 @dataclass(frozen=True)
 class AlertSettings:
-    """Alert channels besides the task log and reports/alerts.jsonl (include/notify.py)."""
+    """Alert channels besides the task log and reports/alerts/ (include/notify.py)."""
 
     #: an SMTP connection id and an address: alerts also go out by e-mail
     smtp_conn_id: str | None = env("MLOPS_SMTP_CONN_ID", None)

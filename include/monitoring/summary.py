@@ -69,6 +69,8 @@ def _out_of_sample(before: dict, after: dict) -> dict:
     for key, model in (("before", before), ("after", after)):
         frame = read_features(since, datetime(9999, 1, 1, tzinfo=timezone.utc), model["feature_set_version"])
         frame = frame[frame[TARGET].notna()]
+        if frame.empty:  # no day with truth after the new champion's window yet
+            return {"before": None, "after": None, "days": 0, "from": since.date().isoformat()}
         pred = score_frame(load_model(model["artifact_uri"]), frame, feature_columns(model["feature_set_version"]))
         frames[key] = frame[["station_id", "ts", TARGET]].assign(pred=pred)
     both = frames["before"].merge(frames["after"], on=["station_id", "ts"], suffixes=("_b", "_a"))

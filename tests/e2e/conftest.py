@@ -161,7 +161,9 @@ def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
 
 
 def read_alerts(reports: Path) -> list[dict]:
+    """The stack's alerts, oldest first: one JSON object per alert under ``<reports>/alerts/``
+    (include/notify.py; the stack's reports URI is this local folder)."""
     import json
 
-    path = reports / "alerts.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    folder = reports / "alerts"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []

@@ -56,6 +56,7 @@ VOLATILE = {
     "updated_at",
     "promoted_at",
     "retired_at",
+    "reviewed_at",  # when the promotion review decided (include/training/review.py)
     "artifact_uri",
     "reference_uri",
     "version",

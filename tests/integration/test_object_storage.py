@@ -33,6 +33,15 @@ def s3_server(tmp_path_factory):
     server.stop()
 
 
+def _forget_filesystems() -> None:
+    """Drop Airflow's per-connection object stores and s3fs's instance cache."""
+    import s3fs
+    from airflow.sdk.io import store
+
+    store._STORE_CACHE.clear()
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
 @pytest.fixture(params=["file", "s3"])
 def storage(request, tmp_path, monkeypatch):
     """The storage settings of one profile; on s3, a fresh prefix in every bucket."""
@@ -41,6 +50,7 @@ def storage(request, tmp_path, monkeypatch):
         env = {key: "file://" + str(local / key.lower()) for key in URIS}
     else:
         server = request.getfixturevalue("s3_server")
+        _forget_filesystems()  # an earlier test's S3 server (another endpoint) may be cached in-process
         prefix = uuid.uuid4().hex[:12]
         env = {key: f"{uri}/{prefix}" for key, uri in URIS.items()}
         env.update({k: v for k, v in server.env().items() if k not in URIS})
@@ -114,13 +124,14 @@ def test_training_scratch_and_registry_artifacts(storage):
 def test_rag_staging(storage):
     import pyarrow as pa
 
-    from include.rag import pipeline
+    from include.rag import manifest
 
-    staged = pipeline.staging_dir("manual__2026-03-01T00:00:00+00:00") / "batch_00000.manifest.parquet"
-    table = pa.table({"doc": ["a", "b"], "n": [1, 2]})
-    pipeline._write_parquet(staged, table)
-    assert pipeline._read_parquet(pipeline._path(str(staged))).equals(table)
-    assert _scheme(str(staged)) == storage["scheme"]
+    staged = manifest.manifest_path("manual__2026-03-01T00:00:00+00:00", 0)
+    table = manifest.with_metadata(pa.table({"doc": ["a", "b"], "n": [1, 2]}), [{"doc": "a"}], {"model": "m"})
+    uri = manifest.write(staged, table)
+    back = manifest.read(uri)
+    assert back.table.equals(table) and back.documents == [{"doc": "a"}] and back.identity == {"model": "m"}
+    assert _scheme(uri) == storage["scheme"]
     _no_local_files(storage)
 
 
