@@ -73,6 +73,12 @@ def uri_of(obj: Any) -> str:
         raise ValueError(f"lineage needs a URI with a scheme or an absolute path, got {text!r}")
     if text.startswith("file://") and not text.startswith("file:///"):
         raise ValueError(f"file URIs must be absolute (file:///...), got {text!r}")
+    # ObjectStoragePath spells its connection as userinfo (s3://<conn_id>@bucket/key): a dataset is
+    # named by where the data is, never by a connection id or credentials
+    scheme, rest = text.split("://", 1)
+    netloc, sep, path = rest.partition("/")
+    if "@" in netloc:
+        text = f"{scheme}://{netloc.rsplit('@', 1)[1]}{sep}{path}"
     return text
 
 
