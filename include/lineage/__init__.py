@@ -37,7 +37,15 @@ from include.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["lineage_enabled", "merge_declared_assets", "report_lineage", "reset_collector", "table", "uri_of"]
+__all__ = [
+    "lineage_enabled",
+    "merge_declared_assets",
+    "name_by_location",
+    "report_lineage",
+    "reset_collector",
+    "table",
+    "uri_of",
+]
 
 
 class _ReportedByTask:
@@ -193,8 +201,35 @@ def reset_collector() -> None:
         log.debug("could not reset the hook lineage collector", exc_info=True)
 
 
+def name_by_location(collector: Any) -> None:
+    """Rename the assets collected under a connection id to where the data is.
+
+    ``ObjectStoragePath`` reports its own reads and writes as ``str(path)``, which spells the
+    connection as userinfo (``s3://mlops_s3@mlops-landing/key``): the OpenLineage event would name
+    the dataset ``s3://mlops_s3@mlops-landing``, another namespace than the bucket's. Airflow's
+    collector has no public way to rename an entry, so this rewrites its two entry tables, keeping
+    the counts and contexts (a unit test pins the collector's shape).
+    """
+    from airflow.sdk import Asset
+
+    for entries, counts in (
+        (collector._inputs, collector._input_counts),
+        (collector._outputs, collector._output_counts),
+    ):
+        for key, (asset, context) in list(entries.items()):
+            uri = uri_of(asset.uri)
+            if uri == asset.uri:
+                continue
+            located = Asset(uri=uri, extra=asset.extra)
+            new_key = collector._generate_asset_entry_id(located, context)
+            del entries[key]
+            entries.setdefault(new_key, (located, context))
+            counts[new_key] += counts.pop(key, 1)
+
+
 def merge_declared_assets(task: Any) -> None:
-    """Add a task's declared inlets/outlets to what hooks collected (the provider drops them otherwise)."""
+    """Name what hooks collected by its location and add the task's declared inlets/outlets to it
+    (the provider drops them otherwise)."""
     try:
         from airflow.sdk.lineage import get_hook_lineage_collector
 
@@ -203,6 +238,7 @@ def merge_declared_assets(task: Any) -> None:
         collector = get_hook_lineage_collector()
         if not getattr(collector, "has_collected", False):
             return
+        name_by_location(collector)
         _add(collector, *_declared_assets(task))
     except Exception:  # pragma: no cover
         log.debug("could not merge declared inlets/outlets into hook lineage", exc_info=True)
