@@ -31,6 +31,7 @@ from scripts.stack import parse_ts
 
 STAGES = {"etl": "etl", "features": "feature_engineering", "training": "training", "drift": "drift_monitoring"}
 SIZES = "2400,24000,100000"
+DAYS = 14  # the size: 100,000 rows a day over 14 days is 1.4M rows
 
 
 class RssSampler(threading.Thread):
@@ -170,7 +171,8 @@ def run_size(rows_per_day: int, workdir: Path) -> dict:
 
 def run(workdir: Path) -> dict:
     sizes = [int(x) for x in os.environ.get("MLOPS_BENCH_SCALE_ROWS", SIZES).split(",") if x.strip()]
-    saved = os.environ.get("MLOPS_SOURCE_ROWS_PER_DAY")
+    saved = {key: os.environ.get(key) for key in ("MLOPS_SOURCE_ROWS_PER_DAY", "MLOPS_RUN_DAYS")}
+    os.environ["MLOPS_RUN_DAYS"] = str(DAYS)
     results = {}
     try:
         for rows in sizes:
@@ -180,10 +182,11 @@ def run(workdir: Path) -> dict:
         biggest = max(largest["training_runs"], key=lambda r: r["wall_s"], default=None)
         bare = bare_fit_seconds(biggest["run_id"]) if biggest else None
     finally:
-        if saved is None:
-            os.environ.pop("MLOPS_SOURCE_ROWS_PER_DAY", None)
-        else:
-            os.environ["MLOPS_SOURCE_ROWS_PER_DAY"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     pairs = {}
     for a, b in zip(sizes, sizes[1:], strict=False):
         pairs[f"{a}_to_{b}"] = {
@@ -194,7 +197,7 @@ def run(workdir: Path) -> dict:
             for stage in STAGES
         }
     out = {
-        "days": 14,
+        "days": DAYS,
         "cpus": os.cpu_count(),
         "sizes": {str(k): v for k, v in results.items()},
         "growth_by_pair": pairs,

@@ -330,7 +330,8 @@ def prepare(env: dict[str, str]) -> AirflowStack:
 
     db.ensure_schema()
     stack = AirflowStack(env)
-    log("starting Airflow (api-server, scheduler, dag-processor, triggerer)")
+    extra = " + the S3-protocol server" if stack.supervisor.celery else ""
+    log(f"starting {', '.join(stack.supervisor.programs)}{extra} (supervisord)")
     stack.start()
     counts = load_settings(stack)
     log(f"loaded airflow_settings.yaml: {counts}")
