@@ -35,8 +35,14 @@ def storage_filesystem(folder: str = "lineage"):
 
     storage = get_settings().storage
     root = storage.path(storage.reports_uri) / folder
-    root.mkdir(parents=True, exist_ok=True)
-    return root.fs
+    fs = root.fs
+    if getattr(fs, "_pid", None) not in (None, os.getpid()):
+        # The OpenLineage listener emits COMPLETE / FAIL from a child it forks, and Airflow caches
+        # one store per connection: an async filesystem (s3fs) made in the task's process refuses
+        # to run in the child ("not fork-safe"). A fresh instance of the same store does.
+        fs = type(fs)(**fs.storage_options, skip_instance_cache=True)
+    fs.makedirs(root.path, exist_ok=True)
+    return fs
 
 
 def _event_lines() -> tuple[str | None, list[str]]:

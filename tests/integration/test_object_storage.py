@@ -172,3 +172,33 @@ def test_lineage_events_as_objects(storage, monkeypatch):
     assert section["events"] == 2 and section["by_type"] == {"COMPLETE": 1, "START": 1}
     assert section["file"].startswith(reports)
     _no_local_files(storage)
+
+
+def test_lineage_events_from_a_forked_child(storage, monkeypatch):
+    """The OpenLineage listener emits START in the task's process and COMPLETE / FAIL from a child
+    it forks: the transport's filesystem must work in the child, after the parent used it."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    from include.lineage.summary import summary_section
+
+    transport = S3Server.lineage_transport(os.environ["MLOPS_REPORTS_URI"])
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+    run, job = Run(runId=str(uuid.uuid4())), Job("mlops", "etl.load")
+    OpenLineageClient(config={"transport": dict(transport)}).emit(
+        RunEvent(eventType=RunState.START, eventTime="2026-03-01T00:00:00Z", run=run, job=job)
+    )
+    pid = os.fork()
+    if pid == 0:  # the child: what the listener does there; leave without pytest's exit handlers
+        code = 1
+        try:
+            OpenLineageClient(config={"transport": dict(transport)}).emit(
+                RunEvent(eventType=RunState.COMPLETE, eventTime="2026-03-01T00:00:01Z", run=run, job=job)
+            )
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked child could not write its event"
+    assert summary_section()["by_type"] == {"COMPLETE": 1, "START": 1}
+    _no_local_files(storage)
