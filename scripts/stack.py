@@ -130,8 +130,7 @@ class AirflowStack:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every service (whole process groups: task processes too) and this stack's supervisord."""
         self.supervisor.shutdown(timeout=max(timeout, 90.0))
-        if self.supervisor.celery:
-            S3Server(env=self.env).stop()
+        S3Server(env=self.env).stop()  # the Celery profile's, even when `make stop` is run without the switch
         self._stop_legacy(timeout)
         self._client.close()
 
