@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from include.training.candidates import takes_sample_weight
 from include.training.split import recency_weights, walk_forward_prefixes
 
 PRIMARY_METRIC = "valid_mae"
@@ -55,11 +56,13 @@ class Design:
 
 def fit_on_rows(pipeline, design: Design, n: int, ref_day, half_life_days: float):
     """Fit ``pipeline[1:]`` (preparation and model) on the first ``n`` rows of ``design``,
-    weighted by recency relative to ``ref_day``; returns the fitted tail (a Pipeline sharing
-    ``pipeline``'s steps)."""
+    weighted by recency relative to ``ref_day`` (when the model takes weights); returns the
+    fitted tail (a Pipeline sharing ``pipeline``'s steps)."""
     tail = pipeline[1:]
-    weights = recency_weights(design.days[:n], ref_day, half_life_days)
-    tail.fit(design.X[:n], design.y[:n], model__sample_weight=weights)
+    fit_params = {}
+    if takes_sample_weight(tail[-1]):  # every built-in family does; some scikit-learn regressors do not
+        fit_params["model__sample_weight"] = recency_weights(design.days[:n], ref_day, half_life_days)
+    tail.fit(design.X[:n], design.y[:n], **fit_params)
     return tail
 
 

@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timedelta
 
 from include.keys import run_key
+from include.training.candidates import family_label
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,9 @@ def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
         {
             "version": trained["version"],
             "candidate_name": candidate["name"],
-            "model_family": candidate["family"],
-            "hyperparameters": {"params": candidate["params"], "log_target": candidate["log_target"]},
+            "model_family": family_label(candidate),
+            "hyperparameters": {"params": candidate["params"], "log_target": candidate["log_target"]}
+            | ({"estimator": candidate["estimator"]} if "estimator" in candidate else {}),
             "metrics": metrics,
             "metric_name": PRIMARY_METRIC,
             "metric_value": metrics[PRIMARY_METRIC],
