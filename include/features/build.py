@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from include.features.definitions import feature_set
+from include.settings import get_settings
+from include.warehouse import db
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,6 @@ def find_pending(
     ``start``/``end`` restrict to intervals starting in [start, end); ``rebuild`` rebuilds them
     even when up to date (a new definition under the same version, or a repair).
     """
-    from include.warehouse import db
-
     fs = feature_set(version)
     conn = db.connect(autocommit=True)
     try:
@@ -132,9 +132,6 @@ def plan_batches(intervals: list[Interval], batch_days: int) -> list[list[Interv
 def build_batch(intervals: list[Interval], version: str | None = None, run_id: str | None = None) -> dict:
     """Replace the features of contiguous ``intervals`` in one transaction. Returns counts."""
     from psycopg import sql as pgsql
-
-    from include.settings import get_settings
-    from include.warehouse import db
 
     if not intervals:
         return {"rows_built": 0, "intervals": []}
@@ -212,8 +209,6 @@ def build_pending(
     run_id: str | None = None,
 ) -> dict:
     """Find and build every pending interval (outside Airflow: scripts, bench, tests)."""
-    from include.settings import get_settings
-
     batch_days = batch_days or get_settings().features.batch_days
     batches = plan_batches(find_pending(version, start, end, rebuild), batch_days)
     rows, built = 0, []

@@ -11,7 +11,10 @@ import io
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone
 
+from include.etl.loading import partition_name
 from include.source.rules import RAW_COLUMNS
+from include.source.simulator import SourceConfig, clean_day, file_name
+from include.warehouse import db
 
 WAREHOUSE_COLUMNS = (*RAW_COLUMNS, "source_file")
 
@@ -30,9 +33,6 @@ def load_frame(day: date, frame, conn, source_file: str | None = None) -> int:
     the day's rows go into the day's partition (created like the ETL names it), and the ledger
     row is marked as having passed the quality gate."""
     from psycopg import sql as pgsql
-
-    from include.etl.loading import partition_name
-    from include.source.simulator import file_name
 
     source_file = source_file or file_name(day)
     start = datetime.combine(day, time(0), tzinfo=timezone.utc)
@@ -62,9 +62,6 @@ def load_frame(day: date, frame, conn, source_file: str | None = None) -> int:
 
 def seed_days(days: Iterable[date], cfg=None) -> int:
     """Load the simulator's clean rows of ``days``, one transaction per day. Returns rows loaded."""
-    from include.source.simulator import SourceConfig, clean_day
-    from include.warehouse import db
-
     cfg = cfg or SourceConfig()
     total = 0
     for day in days:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from include.features.build import _as_utc
+from include.features.build import _as_utc, find_pending
 from include.features.definitions import TARGET, feature_columns, feature_set
+from include.warehouse import db
 
 
 def read_features(
@@ -27,8 +28,6 @@ def read_features(
     import pandas as pd
     import pyarrow as pa
     from psycopg import sql as pgsql
-
-    from include.warehouse import db
 
     fs = feature_set(version)
     cols = feature_columns(fs.version)
@@ -60,6 +59,4 @@ def read_features(
 def pending_intervals(version: str | None = None) -> list[str]:
     """Start days (ISO) of the loaded intervals still without up-to-date features for
     ``version`` (default: current): what a run of ``feature_engineering`` would build now."""
-    from include.features.build import find_pending
-
     return [iv.start.date().isoformat() for iv in find_pending(version)]

@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from include.settings import get_settings
 from include.source import rules
 from include.source.landing import deliver, file_name, find_day_file, landing_root  # the landing contract
 
@@ -54,7 +55,6 @@ class SourceConfig:
 
     @classmethod
     def from_settings(cls) -> SourceConfig:
-        from include.settings import get_settings
 
         s = get_settings().source
         return cls(s.rows_per_day, s.malformed_share, s.drift_start, s.missing_days, s.seed)

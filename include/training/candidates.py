@@ -31,6 +31,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from include.settings import get_settings
+
 FAMILIES = ("hist_gradient_boosting", "ridge", "elastic_net", "sklearn")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,40}$")
 
@@ -119,8 +121,6 @@ def load_candidates(path: str | Path | None = None) -> list[dict]:
     """The hyperparameter sets of ``path`` (default: settings ``training.hyperparams_file``)."""
     import yaml
 
-    from include.settings import get_settings
-
     path = Path(path or get_settings().training.hyperparams_file)
     if not path.exists():
         raise HyperparameterConfigError(f"hyperparameter file {path} does not exist")
@@ -152,7 +152,7 @@ def build_pipeline(candidate: dict, columns: list[str], categorical: list[str], 
     from sklearn.linear_model import ElasticNet, Ridge
     from sklearn.pipeline import Pipeline
 
-    from include.training.transformers import FillAllMissing, LinearFeatures, SelectColumns
+    from include.training.transformers import FillAllMissing, LinearFeatures, SelectColumns  # scikit-learn at import
 
     family, params = candidate["family"], dict(candidate["params"])
     columns = list(columns)
