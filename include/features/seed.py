@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 from include.etl.loading import partition_name
+from include.intervals import Interval
 from include.source.rules import RAW_COLUMNS
 from include.source.simulator import SourceConfig, clean_day, file_name
 from include.warehouse import db
@@ -35,8 +36,7 @@ def load_frame(day: date, frame, conn, source_file: str | None = None) -> int:
     from psycopg import sql as pgsql
 
     source_file = source_file or file_name(day)
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    end = start + timedelta(days=1)
+    start, end = Interval.of_day(day)
     frame = frame.assign(source_file=source_file)[list(WAREHOUSE_COLUMNS)]
     conn.execute("delete from warehouse.demand_hourly where ts >= %s and ts < %s", (start, end))
     conn.execute(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from include.features.build import _as_utc, find_pending
+from include.features.build import find_pending
 from include.features.definitions import TARGET, feature_columns, feature_set
+from include.intervals import as_utc
 from include.warehouse import db
 
 
@@ -38,7 +39,7 @@ def read_features(
         for c in cols
     )
     where = pgsql.SQL("feature_set_version = {v} and ts >= {s} and ts < {e}").format(
-        v=pgsql.Literal(fs.version), s=pgsql.Literal(_as_utc(start)), e=pgsql.Literal(_as_utc(end))
+        v=pgsql.Literal(fs.version), s=pgsql.Literal(as_utc(start)), e=pgsql.Literal(as_utc(end))
     )
     if station_ids is not None:
         where = pgsql.SQL("{w} and station_id = any({ids})").format(
