@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from scripts.stack_env import databases_env, free_port, recreate_databases, small_stack_env, storage_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -66,12 +67,6 @@ VOLATILE = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _password() -> str:
     return subprocess.run(
         [ROOT / "scripts" / "secrets.sh", "postgres"], check=True, capture_output=True, text=True
@@ -82,7 +77,7 @@ class Cluster:
     """A PostgreSQL cluster of this module's own, through scripts/db.sh."""
 
     def __init__(self, base: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {**os.environ, "MLOPS_PGDATA": str(base / "pgdata"), "MLOPS_PG_PORT": str(self.port)}
         self.env.pop("MLOPS_PG_URI", None)
         self.uri = f"postgresql://postgres:{_password()}@127.0.0.1:{self.port}"
@@ -96,39 +91,22 @@ class Cluster:
         return subprocess.run([ROOT / "scripts" / "db.sh", "status"], env=self.env).returncode == 0
 
     def create(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(self.uri + "/postgres", autocommit=True) as conn:
-            conn.execute(f"drop database if exists {name} with (force)")
-            conn.execute(f"create database {name}")
+        recreate_databases(self.uri + "/postgres", [name])
         return f"{self.uri}/{name}"
 
 
 def _run_env(base: Path, cluster: Cluster, name: str) -> dict[str, str]:
     """The environment of one chain run: its databases, folders, home and port."""
-    port = _free_port()
     home = base / name
     for sub in ("landing", "archive", "artifacts", "reports"):
         (home / sub).mkdir(parents=True)
     warehouse = cluster.create(f"{name}_wh")
-    airflow = cluster.create(f"{name}_airflow").replace("postgresql://", "postgresql+psycopg://")
+    airflow = cluster.create(f"{name}_airflow")
     return {
         "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow,
-        "MLOPS_WAREHOUSE_URI": warehouse,
-        "AIRFLOW_CONN_WAREHOUSE": warehouse,
-        "MLOPS_LANDING_URI": f"file://{home / 'landing'}",
-        "MLOPS_ARCHIVE_URI": f"file://{home / 'archive'}",
-        "MLOPS_ARTIFACTS_URI": f"file://{home / 'artifacts'}",
-        "MLOPS_REPORTS_DIR": str(home / "reports"),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        **databases_env(airflow, warehouse),
+        **storage_env(home),
+        **small_stack_env(free_port()),
         "MLOPS_EXECUTOR": "local",
         "MLOPS_FILE_POKE_INTERVAL_S": "5",
         "MLOPS_RUN_DAYS": str(DAYS),
