@@ -8,8 +8,10 @@ at them, from these.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -90,3 +92,18 @@ def small_stack_env(port: int) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     }
+
+
+@contextlib.contextmanager
+def environ_restored(keys: Iterable[str]) -> Iterator[None]:
+    """On exit, the variables ``keys`` of ``os.environ`` as they were on entry (set or unset):
+    a benchmark section changes them for its own run only."""
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
