@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -155,6 +156,17 @@ def pytest_sessionfinish(session, exitstatus):
     except Exception:
         pass
     drop_databases(_ADMIN_URI, (AIRFLOW_DB, WAREHOUSE_DB), ignore_errors=True)
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
+    """Poll ``predicate`` until it returns something truthy; that value, or fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

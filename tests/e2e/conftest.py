@@ -124,17 +124,6 @@ def hitl_stack():
             drop_databases(_ADMIN_URI, (airflow_db, warehouse_db), ignore_errors=True)
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
-    """Poll ``predicate`` until it returns something truthy; that value, or fail with ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
 def read_alerts(reports: Path) -> list[dict]:
     """The stack's alerts, oldest first: one JSON object per alert under ``<reports>/alerts/``
     (include/notify.py; the stack's reports URI is this local folder)."""

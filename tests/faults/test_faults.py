@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from scripts.stack_env import databases_env, free_port, recreate_databases, small_stack_env, storage_env
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -210,16 +211,6 @@ def _running_tis(stack, dag_id: str) -> list[dict]:
     ]
 
 
-def _wait_for(what: str, fn, timeout: float = 600.0, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _whole(stack) -> dict[str, str]:
     info = stack.info()
     return {name: info.get(name, {}).get("state") for name in stack.services}
@@ -228,7 +219,7 @@ def _whole(stack) -> dict[str, str]:
 def _faults(cluster: Cluster):
     def inject(stack, injected: dict) -> None:
         # (a) PostgreSQL away for 30 s while the ETL backfill runs
-        _wait_for("a running ETL task", lambda: _running_tis(stack, "etl"), every=0.5)
+        wait_for(lambda: _running_tis(stack, "etl"), 600.0, "a running ETL task", every=0.5)
         t0 = time.monotonic()
         cluster.db("down")
         time.sleep(OUTAGE_S)
@@ -242,7 +233,7 @@ def _faults(cluster: Cluster):
             tis = [t for t in _running_tis(stack, "training") if t["task_id"] == "candidate.train_candidate"]
             return next((t for t in tis if t.get("pid")), None)
 
-        ti = _wait_for("a training candidate running", running_candidate, timeout=900, every=0.5)
+        ti = wait_for(running_candidate, 900, "a training candidate running", every=0.5)
         os.kill(ti["pid"], signal.SIGKILL)
         injected["task_killed"] = {k: ti[k] for k in ("dag_run_id", "task_id", "map_index", "try_number", "pid")}
 
@@ -251,7 +242,7 @@ def _faults(cluster: Cluster):
         killed = injected["scheduler_killed_pid"] = stack.kill("scheduler", signal.SIGKILL)
         t1 = time.monotonic()
         # until supervisord has seen the death and started another scheduler, the old one looks healthy
-        _wait_for("a new scheduler", lambda: stack.status()["scheduler"] not in (None, killed), every=0.5)
+        wait_for(lambda: stack.status()["scheduler"] not in (None, killed), 600.0, "a new scheduler", every=0.5)
         stack.wait_healthy(600)
         injected["after_scheduler_kill"] = {"recovered_s": round(time.monotonic() - t1, 1), "services": _whole(stack)}
 
