@@ -31,18 +31,16 @@ XCom carries counts, the report path and scores only.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from airflow.sdk import dag, task
 
 from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND, MODEL_REGISTRY
-from include.dag_defaults import WAREHOUSE_POOL, default_args
+from include.dag_defaults import START_DATE, WAREHOUSE_POOL, default_args
 
 
 @dag(
     dag_id="drift_monitoring",
     schedule=(FEATURES_DEMAND | MODEL_REGISTRY),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

@@ -1,9 +1,10 @@
 """ETL: load each day's demand file into the warehouse, gate it with Soda, publish the asset.
 
-One run processes exactly one day: its data interval, [00:00, 24:00) UTC. The schedule is an
-explicit ``CronDataIntervalTimetable``: in Airflow 3 both ``"@daily"`` and ``timedelta(days=1)``
-become *trigger* timetables with zero-length intervals unless ``[scheduler]
-create_cron_data_intervals`` / ``create_delta_data_intervals`` are set, and this DAG must not
+One run processes exactly one day: its data interval, [00:00, 24:00) UTC. The schedule,
+``DAILY_UTC`` (include/dag_defaults.py), is an explicit ``CronDataIntervalTimetable``: in
+Airflow 3 both ``"@daily"`` and ``timedelta(days=1)`` become *trigger* timetables with
+zero-length intervals unless ``[scheduler] create_cron_data_intervals`` /
+``create_delta_data_intervals`` are set, and this DAG must not
 depend on a deployment setting. ``catchup=False``; past days are loaded with a backfill:
 
     airflow backfill create --dag-id etl --from-date 2026-01-01 --to-date 2026-01-14
@@ -35,12 +36,10 @@ XCom carries counts and the file URI only.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import dag, task
 
 from include.assets import WAREHOUSE_DEMAND
-from include.dag_defaults import WAREHOUSE_POOL, default_args
+from include.dag_defaults import DAILY_UTC, START_DATE, WAREHOUSE_POOL, default_args
 from include.deadlines import etl_deadline
 from include.etl.sensor import DayFileSensor
 from include.settings import get_settings
@@ -50,8 +49,8 @@ _etl = get_settings().etl
 
 @dag(
     dag_id="etl",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    schedule=DAILY_UTC,
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=4,
     default_args=default_args(),

@@ -37,19 +37,17 @@ their features as well. ``max_active_runs=1``: runs never build the same interva
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from airflow.sdk import Param, dag, task
 
 from include.assets import FEATURES_DEMAND, WAREHOUSE_DEMAND
-from include.dag_defaults import WAREHOUSE_POOL, default_args
+from include.dag_defaults import START_DATE, WAREHOUSE_POOL, default_args
 from include.features.definitions import CURRENT_FEATURE_SET_VERSION, FEATURE_SETS
 
 
 @dag(
     dag_id="feature_engineering",
     schedule=WAREHOUSE_DEMAND,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

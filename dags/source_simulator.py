@@ -34,11 +34,9 @@ Tasks:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from airflow.sdk import Param, dag
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag
-
-from include.dag_defaults import default_args
+from include.dag_defaults import DAILY_UTC, START_DATE, default_args
 from include.settings import get_settings
 from include.source.sensor import DeliverySensor
 
@@ -47,8 +45,8 @@ _settings = get_settings()
 
 @dag(
     dag_id="source_simulator",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    schedule=DAILY_UTC,
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=8,
     default_args=default_args(),

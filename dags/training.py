@@ -58,12 +58,10 @@ else an alert (include/deadlines.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from airflow.sdk import Param, TriggerRule, XComArg, dag, setup, task, task_group, teardown
 
 from include.assets import DRIFT_SIGNAL, FEATURES_DEMAND, MODEL_REGISTRY
-from include.dag_defaults import TRAINING_POOL, TRAINING_QUEUE, WAREHOUSE_POOL, default_args
+from include.dag_defaults import START_DATE, TRAINING_POOL, TRAINING_QUEUE, WAREHOUSE_POOL, default_args
 from include.deadlines import training_deadline
 from include.training.review import PromotionReviewOperator
 
@@ -74,7 +72,7 @@ CANDIDATE = {"queue": TRAINING_QUEUE, "priority_weight": 1, "weight_rule": "abso
 @dag(
     dag_id="training",
     schedule=(FEATURES_DEMAND | DRIFT_SIGNAL),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

@@ -1,4 +1,5 @@
-"""``default_args`` shared by every DAG: owner, retries with exponential backoff, timeouts, alerts.
+"""What every DAG shares: ``default_args`` (owner, retries with exponential backoff, timeouts,
+alerts), the start date, the pools and the daily timetable.
 
 Retries suit tasks that talk to the source, the database or an API (transient failures);
 failures that a retry cannot fix (a failed quality gate, a sensor timeout) raise
@@ -7,12 +8,19 @@ failures that a retry cannot fix (a failed quality gate, a sensor timeout) raise
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import CronDataIntervalTimetable
 
 from include.notify import ProjectNotifier
 from include.settings import get_settings
 
 OWNER = "mlops"
+#: Every DAG's start date: static (never ``now()``), before the first simulated day.
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+#: One run per UTC day, its data interval the day [00:00, 24:00): an explicit data-interval
+#: timetable, whatever the deployment's ``create_cron_data_intervals`` (dags/etl.py says why).
+DAILY_UTC = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 #: Pools (created from airflow_settings.yaml): cap concurrent warehouse connections and embedding calls.
 WAREHOUSE_POOL = "warehouse"
 EMBEDDING_POOL = "embeddings"

@@ -9,7 +9,7 @@ so DAG files may import it at parse time.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,7 +33,13 @@ def env(name: str, default, parse=None):
         raw = os.environ.get(name)
         return default if raw in (None, "") else parse(raw)
 
-    return field(default_factory=read)
+    return field(default_factory=read, metadata={"env": name, "default": default})
+
+
+def declared_defaults(cls) -> dict:
+    """The defaults the ``env`` fields of the settings class ``cls`` declare (their values when no
+    variable is set), by field name."""
+    return {f.name: f.metadata["default"] for f in fields(cls) if "env" in f.metadata}
 
 
 def _bool(raw: str) -> bool:
@@ -127,6 +133,10 @@ class SourceSettings:
     def n_stations(self) -> int:
         """Stations of the simulated city: one row per station and hour."""
         return max(1, -(-self.rows_per_day // 24))  # ceil
+
+    def drifted(self, day: date) -> bool:
+        """Whether the simulated source has drifted on ``day``."""
+        return self.drift_start is not None and day >= self.drift_start
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from scripts.stack_env import api_env, database_uri, databases_env, recreate_databases, storage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 #: one line per section: (section name in bench.json, module scripts/bench_<module>.py)
@@ -68,30 +69,22 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def _admin_uri() -> str:
+    return os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres")
+
+
 def bench_env(workdir: Path) -> dict[str, str]:
-    admin = os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres")
-    parts = urlsplit(admin)
+    admin = _admin_uri()
     airflow_db, warehouse_db = bench_db_names()
     port = os.environ.get("MLOPS_BENCH_API_PORT", "8097")
 
     (workdir / "lineage").mkdir(parents=True, exist_ok=True)
-
-    def uri(db: str, driver: str = "postgresql") -> str:
-        return urlunsplit((driver, parts.netloc, "/" + db, "", ""))
-
     return {
         "AIRFLOW_HOME": str(workdir / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": uri(airflow_db, "postgresql+psycopg"),
-        "MLOPS_WAREHOUSE_URI": uri(warehouse_db),
-        "AIRFLOW_CONN_WAREHOUSE": uri(warehouse_db),
-        "MLOPS_LANDING_URI": "file://" + str(workdir / "landing"),
-        "MLOPS_ARCHIVE_URI": "file://" + str(workdir / "archive"),
-        "MLOPS_ARTIFACTS_URI": "file://" + str(workdir / "artifacts"),
-        "MLOPS_REPORTS_DIR": str(workdir / "reports"),
+        **databases_env(database_uri(admin, airflow_db), database_uri(admin, warehouse_db)),
+        **storage_env(workdir),
         "MLOPS_API_PORT": port,
-        "AIRFLOW__API__PORT": port,
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        **api_env(port),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         # lineage stays on (as in `make run`), into the bench folder, not the project's reports/lineage
         "MLOPS_LINEAGE_FILE": str(workdir / "lineage" / "events.jsonl"),
@@ -101,20 +94,11 @@ def bench_env(workdir: Path) -> dict[str, str]:
     }
 
 
-def reset_databases(admin_uri: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        for db in bench_db_names():
-            conn.execute(f"drop database if exists {db} with (force)")
-            conn.execute(f"create database {db}")
-
-
 def fresh_databases() -> None:
     """Empty bench databases: re-created, Airflow's migrated, the warehouse DDL applied."""
     from include.warehouse import db
 
-    reset_databases(os.environ.get("MLOPS_TEST_PG_URI", "postgresql://postgres@127.0.0.1:55432/postgres"))
+    recreate_databases(_admin_uri(), bench_db_names())
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         check=True,

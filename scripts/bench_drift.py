@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import date, datetime, timedelta, timezone
-from datetime import time as dtime
+from datetime import date, timedelta
 from pathlib import Path
+
+from include.intervals import utc_midnight
 
 ROWS_PER_DAY = 25_000
 DAYS = 40
@@ -44,10 +45,6 @@ START = date(2026, 1, 1)  # the same rows as the features section: reused when p
 FIT_DAYS = 5
 REPEATS = 3
 E2E_REPEATS = 2
-
-
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, dtime(0), tzinfo=timezone.utc)
 
 
 def _ensure_features(version: str) -> dict:
@@ -59,7 +56,7 @@ def _ensure_features(version: str) -> dict:
     db.ensure_schema()
     have = db.fetch_one(
         "select count(*) from features.demand_features where feature_set_version = %s and ts >= %s and ts < %s",
-        (version, _utc(START), _utc(START + timedelta(days=DAYS))),
+        (version, utc_midnight(START), utc_midnight(START + timedelta(days=DAYS))),
     )[0]
     if have == ROWS_PER_DAY * DAYS:
         return {"reused_features": True, "prepare_s": 0.0}
@@ -179,7 +176,7 @@ def run(workdir: Path) -> dict:
         train,
         cols,
         list(fs.categorical),
-        np.datetime64(datetime.combine(START + timedelta(days=DAYS), dtime(0)), "us"),
+        np.datetime64(START + timedelta(days=DAYS), "us"),
         get_settings().training.recency_half_life_days,
     )
     train_pred = model.predict(train[cols])

@@ -25,7 +25,9 @@ from __future__ import annotations
 import os
 import statistics
 import time as clock
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
+
+from include.intervals import utc_midnight
 
 SEEDS = tuple(int(x) for x in os.environ.get("MLOPS_BENCH_ALARM_SEEDS", "1,2,3,4").split(","))
 START_MONTHS = tuple(int(x) for x in os.environ.get("MLOPS_BENCH_ALARM_MONTHS", "1,5,9").split(","))  # seasons
@@ -35,10 +37,6 @@ TRAIN_DAYS = 21  # the training DAG's default window (MLOPS_TRAIN_WINDOW_DAYS)
 VALID_DAYS = 3  # its walk-forward validation days (MLOPS_TRAIN_VALID_DAYS)
 STABLE_DAYS = 30
 DRIFT_DAYS = 4
-
-
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
 def _reset_warehouse() -> None:
@@ -107,7 +105,7 @@ def run_stream(seed: int, month: int, candidate: dict) -> dict:
     phases["data_s"] = clock.perf_counter() - t
     t = clock.perf_counter()
     history = read_features(train_start, train_end, fs.version)
-    model, reference = _champion(history, cols, cats, _utc(train_end), candidate)
+    model, reference = _champion(history, cols, cats, utc_midnight(train_end), candidate)
     phases["fit_s"] = clock.perf_counter() - t
     t = clock.perf_counter()
 

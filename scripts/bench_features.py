@@ -60,13 +60,12 @@ def _seed(n_days: int, rows_per_day: int, start: date = START) -> int:
 
 def explain_analyze(version: str, start: date, end: date) -> list[str]:
     """The plan of one batch's SELECT with actual times (executed, output discarded)."""
-    from datetime import datetime, time, timezone
-
     from include.features.definitions import feature_set
+    from include.intervals import utc_midnight
     from include.settings import get_settings
     from include.warehouse import db
 
-    params = {k: datetime.combine(d, time(0), tzinfo=timezone.utc) for k, d in (("start", start), ("end", end))}
+    params = {"start": utc_midnight(start), "end": utc_midnight(end)}
     with db.transaction() as conn:
         conn.execute("set local timezone = 'UTC'")
         conn.execute("select set_config('work_mem', %s, true)", (get_settings().features.work_mem,))

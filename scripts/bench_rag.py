@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from scripts.stack import parse_ts
+from scripts.stack_env import environ_restored
 
 ROOT = Path(__file__).resolve().parents[1]
 MIN_CHUNKS = int(os.environ.get("MLOPS_BENCH_RAG_MIN_CHUNKS", "2000"))
@@ -148,15 +149,8 @@ def _duration(ti: dict) -> float:
 
 def run(workdir: Path) -> dict:
     keys = ("MLOPS_DOCS_URI", "MLOPS_RAG_EMBEDDER", "MLOPS_WEAVIATE_ENABLED")
-    saved = {k: os.environ.get(k) for k in keys}
-    try:
+    with environ_restored(keys):
         return _run(workdir)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _run(workdir: Path) -> dict:

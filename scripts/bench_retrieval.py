@@ -24,6 +24,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from scripts.stack_env import environ_restored
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("MLOPS_DOCS_URI", "MLOPS_ARTIFACTS_URI", "MLOPS_RAG_EMBEDDER", "MLOPS_RAG_LOCAL_MAX_SEQ_LENGTH")
 
@@ -65,12 +67,11 @@ def run(workdir: Path) -> dict:
     from include.rag.evaluation import STYLES, evaluate, load_questions
     from include.warehouse import db
 
-    saved = {k: os.environ.get(k) for k in KEYS}
-    os.environ["MLOPS_DOCS_URI"] = "file://" + str(ROOT / "include" / "rag" / "docs")
-    os.environ["MLOPS_ARTIFACTS_URI"] = "file://" + str(workdir / "artifacts")
-    os.environ["MLOPS_RAG_EMBEDDER"] = "local"
-    os.environ.pop("MLOPS_RAG_LOCAL_MAX_SEQ_LENGTH", None)
-    try:
+    with environ_restored(KEYS):
+        os.environ["MLOPS_DOCS_URI"] = "file://" + str(ROOT / "include" / "rag" / "docs")
+        os.environ["MLOPS_ARTIFACTS_URI"] = "file://" + str(workdir / "artifacts")
+        os.environ["MLOPS_RAG_EMBEDDER"] = "local"
+        os.environ.pop("MLOPS_RAG_LOCAL_MAX_SEQ_LENGTH", None)
         with db.transaction() as conn:
             conn.execute("drop schema if exists rag cascade")
         db.ensure_schema()
@@ -102,9 +103,3 @@ def run(workdir: Path) -> dict:
             ],
         }
         return figures
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from scripts.stack import parse_ts
+from scripts.stack_env import environ_restored
 
 STAGES = {"etl": "etl", "features": "feature_engineering", "training": "training", "drift": "drift_monitoring"}
 SIZES = "2400,24000,100000"
@@ -171,22 +172,15 @@ def run_size(rows_per_day: int, workdir: Path) -> dict:
 
 def run(workdir: Path) -> dict:
     sizes = [int(x) for x in os.environ.get("MLOPS_BENCH_SCALE_ROWS", SIZES).split(",") if x.strip()]
-    saved = {key: os.environ.get(key) for key in ("MLOPS_SOURCE_ROWS_PER_DAY", "MLOPS_RUN_DAYS")}
-    os.environ["MLOPS_RUN_DAYS"] = str(DAYS)
     results = {}
-    try:
+    with environ_restored(["MLOPS_SOURCE_ROWS_PER_DAY", "MLOPS_RUN_DAYS"]):
+        os.environ["MLOPS_RUN_DAYS"] = str(DAYS)
         for rows in sizes:
             print(f"   scale: {rows} rows a day", flush=True)
             results[rows] = run_size(rows, workdir)
         largest = results[sizes[-1]]
         biggest = max(largest["training_runs"], key=lambda r: r["wall_s"], default=None)
         bare = bare_fit_seconds(biggest["run_id"]) if biggest else None
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     pairs = {}
     for a, b in zip(sizes, sizes[1:], strict=False):
         pairs[f"{a}_to_{b}"] = {

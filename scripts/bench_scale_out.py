@@ -21,17 +21,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
+from scripts.stack_env import free_port
+
 TRAINING_QUEUE = "training"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chain(env_overrides: dict[str, str]) -> tuple[dict, dict]:
@@ -79,11 +74,11 @@ def run(workdir: Path) -> dict:
     )
 
     # the Celery profile: own AIRFLOW_HOME (its supervisord), Redis port, a fresh S3 server
-    s3 = S3Server(state_dir=workdir / "s3", port=_free_port())
+    s3 = S3Server(state_dir=workdir / "s3", port=free_port())
     env = {
         "MLOPS_EXECUTOR": "celery",
         "MLOPS_TRAINING_QUEUE": TRAINING_QUEUE,
-        "MLOPS_REDIS_PORT": str(_free_port()),
+        "MLOPS_REDIS_PORT": str(free_port()),
         "MLOPS_S3_DIR": str(s3.dir),
         "MLOPS_S3_PORT": str(s3.port),
         "AIRFLOW_HOME": str(workdir / "airflow-celery"),

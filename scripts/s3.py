@@ -22,13 +22,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from scripts.cli import run_command
+from scripts.processes import end_group
+from scripts.stack_env import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONN_ID = "mlops_s3"
@@ -40,12 +43,6 @@ URIS = {
     "MLOPS_ARTIFACTS_URI": "s3://mlops-artifacts",
     "MLOPS_REPORTS_URI": "s3://mlops-reports",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class S3Server:
@@ -69,7 +66,7 @@ class S3Server:
             elif port_file.exists():
                 self._port = int(port_file.read_text())
             else:
-                self._port = _free_port()
+                self._port = free_port()
                 self._state_dir()
                 port_file.write_text(str(self._port))
         return self._port
@@ -213,12 +210,8 @@ class S3Server:
     def stop(self, timeout: float = 15.0) -> None:
         pid = self._pid()
         if pid is not None:
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self._pid() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self._pid():
-                os.killpg(pid, signal.SIGKILL)
+            # running: the server's pid answers and is no zombie (its parent may be long gone)
+            end_group(pid, timeout, alive=lambda: self._pid() is not None, poll_s=0.1)
         (self.dir / "server.pid").unlink(missing_ok=True)
 
     def reset(self) -> None:
@@ -232,26 +225,27 @@ def _shell_quote(value: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    cmd = argv[1] if len(argv) > 1 else "status"
     server = S3Server()
-    if cmd == "env":
+
+    def env() -> None:
         for key, value in server.env().items():
             if not server.environ.get(key):
                 print(f"export {key}={_shell_quote(value)}")
-    elif cmd == "start":
+
+    def start() -> None:
         server.start()
         print(f"S3 server (moto) on {server.endpoint}")
-    elif cmd == "stop":
+
+    def stop() -> None:
         server.stop()
         print("S3 server stopped")
-    elif cmd == "status":
+
+    def status() -> int:
         pid = server._pid()
         print(f"s3 (moto)      {f'running (pid {pid}) on {server.endpoint}' if pid else 'stopped'}")
         return 0 if pid else 1
-    else:
-        print(__doc__)
-        return 2
-    return 0
+
+    return run_command(argv, {"env": env, "start": start, "stop": stop, "status": status}, __doc__)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from scripts.cli import run_command
+from scripts.processes import end_group
 from scripts.s3 import S3Server
 from scripts.supervisor import AIRFLOW_SERVICES, Supervisor, profile_env
 
@@ -141,13 +143,8 @@ class AirflowStack:
                 continue
             try:
                 pid = int(pid_file.read_text().strip())
-                os.killpg(pid, signal.SIGTERM)
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-                    time.sleep(0.2)
-                if Path(f"/proc/{pid}").exists():
-                    os.killpg(pid, signal.SIGKILL)
-            except (ValueError, ProcessLookupError, PermissionError):
+                end_group(pid, timeout, alive=lambda pid=pid: Path(f"/proc/{pid}").exists())
+            except (ValueError, PermissionError):
                 pass
             pid_file.unlink(missing_ok=True)
 
@@ -334,21 +331,24 @@ def print_status(stack: AirflowStack) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    cmd = argv[1] if len(argv) > 1 else "status"
     stack = AirflowStack()
-    if cmd == "start":
+
+    def start() -> None:
         stack.start()
         print(f"Airflow is up: {stack.base_url}")
-    elif cmd == "stop":
+
+    def stop() -> None:
         stack.stop()
         print("Airflow services and their supervisor stopped")
-    elif cmd == "status":
+
+    def status() -> int:
         return 0 if print_status(stack) else 1
-    elif cmd in ("redis-up", "redis-down"):
+
+    def redis(up: bool) -> int:
         if "redis" not in stack.supervisor.programs:
             print("Redis belongs to the Celery profile: MLOPS_EXECUTOR=celery", file=sys.stderr)
             return 2
-        if cmd == "redis-up":
+        if up:
             stack.supervisor.ensure()
             stack.supervisor.start(["redis"])
             print(f"Redis on 127.0.0.1:{stack.env['MLOPS_REDIS_PORT']} (password: .secrets/redis)")
@@ -356,10 +356,11 @@ def main(argv: list[str]) -> int:
             if stack.supervisor.running():
                 stack.supervisor.stop(["redis"])
             print("Redis stopped")
-    else:
-        print(__doc__)
-        return 2
-    return 0
+        return 0
+
+    commands = {"start": start, "stop": stop, "status": status}
+    commands |= {"redis-up": lambda: redis(True), "redis-down": lambda: redis(False)}
+    return run_command(argv, commands, __doc__)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import xmlrpc.client
 from datetime import datetime
 from pathlib import Path
 
+from scripts.processes import end_group
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 CELERY_SERVICES = ("redis", "worker-default", "worker-training")
@@ -387,25 +389,14 @@ class Supervisor:
 def _end_group(pgid: int, grace_s: float = 10.0) -> None:
     """SIGTERM the process group (a task process then fails and is retried at once), SIGKILL what
     is left after ``grace_s`` (idle LocalExecutor workers ignore SIGTERM)."""
-    import signal
-
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return  # nothing left behind
-    print(f"{datetime.now():%Y-%m-%d %H:%M:%S} process group {pgid}: SIGTERM", file=sys.stderr, flush=True)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-        print(f"{datetime.now():%Y-%m-%d %H:%M:%S} process group {pgid}: SIGKILL", file=sys.stderr, flush=True)
-    except ProcessLookupError:
-        pass
+    end_group(
+        pgid,
+        grace_s,
+        poll_s=0.5,
+        on_signal=lambda sig: print(
+            f"{datetime.now():%Y-%m-%d %H:%M:%S} process group {pgid}: {sig}", file=sys.stderr, flush=True
+        ),
+    )
 
 
 def reap() -> None:

@@ -22,10 +22,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
+
+from scripts.stack_env import database_uri, databases_env, drop_databases, recreate_databases, storage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 _RUN = f"t{os.getpid()}"
@@ -46,8 +49,7 @@ _LOCAL_PG = not os.environ.get("MLOPS_PG_URI") and urlsplit(_ADMIN_URI).netloc.e
 
 
 def _db_uri(name: str, driver: str = "postgresql") -> str:
-    parts = urlsplit(_ADMIN_URI)
-    return urlunsplit((driver, parts.netloc, "/" + name, "", ""))
+    return database_uri(_ADMIN_URI, name, driver)
 
 
 AIRFLOW_DB = f"{_RUN}_airflow"
@@ -60,14 +62,9 @@ _ENV = {
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _db_uri(AIRFLOW_DB, "postgresql+psycopg"),
+    **databases_env(_db_uri(AIRFLOW_DB), _db_uri(WAREHOUSE_DB)),
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    "MLOPS_WAREHOUSE_URI": _db_uri(WAREHOUSE_DB),
-    "AIRFLOW_CONN_WAREHOUSE": _db_uri(WAREHOUSE_DB),
-    "MLOPS_LANDING_URI": "file://" + str(_TMP / "landing"),
-    "MLOPS_ARCHIVE_URI": "file://" + str(_TMP / "archive"),
-    "MLOPS_ARTIFACTS_URI": "file://" + str(_TMP / "artifacts"),
-    "MLOPS_REPORTS_DIR": str(_TMP / "reports"),
+    **storage_env(_TMP),
     "MLOPS_TEST_TMP": str(_TMP),
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -136,9 +133,7 @@ def pytest_sessionstart(session):
         if os.environ.get("MLOPS_REQUIRE_PG") == "1":
             raise pytest.UsageError(f"MLOPS_REQUIRE_PG=1 and {_PG_DOWN}")
         return
-    for name in (AIRFLOW_DB, WAREHOUSE_DB):
-        _admin_exec(f"drop database if exists {name} with (force)")
-        _admin_exec(f"create database {name}")
+    recreate_databases(_ADMIN_URI, (AIRFLOW_DB, WAREHOUSE_DB))
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         check=True,
@@ -160,11 +155,18 @@ def pytest_sessionfinish(session, exitstatus):
         dispose_orm()
     except Exception:
         pass
-    for name in (AIRFLOW_DB, WAREHOUSE_DB):
-        try:
-            _admin_exec(f"drop database if exists {name} with (force)")
-        except Exception:
-            pass
+    drop_databases(_ADMIN_URI, (AIRFLOW_DB, WAREHOUSE_DB), ignore_errors=True)
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
+    """Poll ``predicate`` until it returns something truthy; that value, or fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from include.intervals import utc_day
+from include.source.landing import day_file_candidates, find_day_file
 
 
 def run_day(data_interval_start: datetime | None) -> date:
@@ -41,10 +42,6 @@ class DayFileSensor(BaseSensorOperator):
         super().__init__(**kwargs)
 
     def poke(self, context) -> PokeReturnValue:
-        # deferred: include.source.landing imports the simulator (pandas) and this module is imported
-        # when the DAG file is parsed; move to the top once the landing contract is light.
-        from include.source.landing import find_day_file
-
         day = interval_day(context)
         found = find_day_file(day)
         if found is None:
@@ -57,8 +54,6 @@ class DayFileSensor(BaseSensorOperator):
         try:
             return super().execute(context)
         except AirflowSensorTimeout as exc:
-            from include.source.landing import day_file_candidates
-
             day = interval_day(context)
             places = ", ".join(str(p) for p in day_file_candidates(day))
             raise AirflowSensorTimeout(

@@ -20,36 +20,14 @@ describe the same snapshot of the warehouse. Re-runs replace, never duplicate.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from include.features.definitions import feature_set
+from include.intervals import Interval, as_utc
+from include.settings import get_settings
+from include.warehouse import db
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Interval:
-    start: datetime
-    end: datetime
-
-    def to_json(self) -> list[str]:
-        return [self.start.isoformat(), self.end.isoformat()]
-
-    @classmethod
-    def from_json(cls, value) -> Interval:
-        start, end = value
-        return cls(_as_utc(start), _as_utc(end))
-
-
-def _as_utc(value) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    elif isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime.combine(value, time(0))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 _SOURCE_CTE = """
@@ -83,8 +61,6 @@ def find_pending(
     ``start``/``end`` restrict to intervals starting in [start, end); ``rebuild`` rebuilds them
     even when up to date (a new definition under the same version, or a repair).
     """
-    from include.warehouse import db
-
     fs = feature_set(version)
     conn = db.connect(autocommit=True)
     try:
@@ -108,13 +84,13 @@ order by s.interval_start"""
                 "lookback": f"{fs.lookback_days} days",
                 "version": fs.version,
                 "rebuild": bool(rebuild),
-                "start": _as_utc(start) if start is not None else None,
-                "end": _as_utc(end) if end is not None else None,
+                "start": as_utc(start) if start is not None else None,
+                "end": as_utc(end) if end is not None else None,
             },
         ).fetchall()
     finally:
         conn.close()
-    return [Interval(_as_utc(a), _as_utc(b)) for a, b in rows]
+    return [Interval(a, b) for a, b in rows]
 
 
 def plan_batches(intervals: list[Interval], batch_days: int) -> list[list[Interval]]:
@@ -132,9 +108,6 @@ def plan_batches(intervals: list[Interval], batch_days: int) -> list[list[Interv
 def build_batch(intervals: list[Interval], version: str | None = None, run_id: str | None = None) -> dict:
     """Replace the features of contiguous ``intervals`` in one transaction. Returns counts."""
     from psycopg import sql as pgsql
-
-    from include.settings import get_settings
-    from include.warehouse import db
 
     if not intervals:
         return {"rows_built": 0, "intervals": []}
@@ -212,8 +185,6 @@ def build_pending(
     run_id: str | None = None,
 ) -> dict:
     """Find and build every pending interval (outside Airflow: scripts, bench, tests)."""
-    from include.settings import get_settings
-
     batch_days = batch_days or get_settings().features.batch_days
     batches = plan_batches(find_pending(version, start, end, rebuild), batch_days)
     rows, built = 0, []
@@ -228,6 +199,6 @@ def day_range(start: date, end: date) -> list[Interval]:
     """Daily intervals covering [start, end)."""
     out, day = [], start
     while day < end:
-        out.append(Interval(_as_utc(day), _as_utc(day + timedelta(days=1))))
+        out.append(Interval.of_day(day))
         day += timedelta(days=1)
     return out

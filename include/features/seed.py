@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
+from include.etl.loading import partition_name
+from include.intervals import Interval
 from include.source.rules import RAW_COLUMNS
+from include.source.simulator import SourceConfig, clean_day, file_name
+from include.warehouse import db
 
 WAREHOUSE_COLUMNS = (*RAW_COLUMNS, "source_file")
 
@@ -31,12 +35,8 @@ def load_frame(day: date, frame, conn, source_file: str | None = None) -> int:
     row is marked as having passed the quality gate."""
     from psycopg import sql as pgsql
 
-    from include.etl.loading import partition_name
-    from include.source.simulator import file_name
-
     source_file = source_file or file_name(day)
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    end = start + timedelta(days=1)
+    start, end = Interval.of_day(day)
     frame = frame.assign(source_file=source_file)[list(WAREHOUSE_COLUMNS)]
     conn.execute("delete from warehouse.demand_hourly where ts >= %s and ts < %s", (start, end))
     conn.execute(
@@ -62,9 +62,6 @@ def load_frame(day: date, frame, conn, source_file: str | None = None) -> int:
 
 def seed_days(days: Iterable[date], cfg=None) -> int:
     """Load the simulator's clean rows of ``days``, one transaction per day. Returns rows loaded."""
-    from include.source.simulator import SourceConfig, clean_day
-    from include.warehouse import db
-
     cfg = cfg or SourceConfig()
     total = 0
     for day in days:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from include.features.build import _as_utc
+from include.features.build import find_pending
 from include.features.definitions import TARGET, feature_columns, feature_set
+from include.intervals import as_utc
+from include.warehouse import db
 
 
 def read_features(
@@ -28,8 +30,6 @@ def read_features(
     import pyarrow as pa
     from psycopg import sql as pgsql
 
-    from include.warehouse import db
-
     fs = feature_set(version)
     cols = feature_columns(fs.version)
     select_cols = pgsql.SQL(", ").join(
@@ -39,7 +39,7 @@ def read_features(
         for c in cols
     )
     where = pgsql.SQL("feature_set_version = {v} and ts >= {s} and ts < {e}").format(
-        v=pgsql.Literal(fs.version), s=pgsql.Literal(_as_utc(start)), e=pgsql.Literal(_as_utc(end))
+        v=pgsql.Literal(fs.version), s=pgsql.Literal(as_utc(start)), e=pgsql.Literal(as_utc(end))
     )
     if station_ids is not None:
         where = pgsql.SQL("{w} and station_id = any({ids})").format(
@@ -60,6 +60,4 @@ def read_features(
 def pending_intervals(version: str | None = None) -> list[str]:
     """Start days (ISO) of the loaded intervals still without up-to-date features for
     ``version`` (default: current): what a run of ``feature_engineering`` would build now."""
-    from include.features.build import find_pending
-
     return [iv.start.date().isoformat() for iv in find_pending(version)]

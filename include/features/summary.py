@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from include.features.definitions import CURRENT_FEATURE_SET_VERSION
+from include.warehouse import db
+
 
 def summary_section(since: datetime | None = None) -> dict:
     """``rows_built`` and ``intervals_built`` for the current feature-set version (what the
     models use), plus the same per version and the span of days with features; only intervals
     built at or after ``since`` when given (``make run`` passes its start)."""
-    from include.features.definitions import CURRENT_FEATURE_SET_VERSION
-    from include.warehouse import db
-
     rows = db.fetch_all(
         """select feature_set_version, count(*), coalesce(sum(rows_built), 0),
                   min(interval_start)::date, max(interval_start)::date

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from include.features.build import Interval, find_pending, plan_batches
+from include.features.build import find_pending, plan_batches
+from include.intervals import Interval
 from include.settings import get_settings
 from include.warehouse import db
 

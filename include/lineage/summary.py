@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from include.settings import get_settings
+
 
 def _transport() -> dict:
     raw = os.environ.get("AIRFLOW__OPENLINEAGE__TRANSPORT", "")
@@ -31,8 +33,6 @@ def storage_filesystem(folder: str = "lineage"):
     """The fsspec filesystem of ``MLOPS_REPORTS_URI`` (with its connection), ``<reports_uri>/<folder>``
     created: the OpenLineage file transport's ``filesystem`` in the Celery profile, which writes one
     object per event (``"append": false``) there instead of appending to a local file."""
-    from include.settings import get_settings
-
     storage = get_settings().storage
     root = storage.path(storage.reports_uri) / folder
     fs = root.fs

@@ -117,6 +117,34 @@ def _table(headers: list[str], rows: list[list[str]], cls: str) -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _records(columns: dict, records: list[dict], cls: str) -> str:
+    """A table of ``records``, one column per entry of ``columns``: its header, and the record's
+    key (shown with ``_v``) or a function of the record that gives the cell's HTML."""
+    cells = [[_v(r[c]) if isinstance(c, str) else c(r) for c in columns.values()] for r in records]
+    return _table(list(columns), cells, cls)
+
+
+_MODEL_COLUMNS = {
+    "version": "version",
+    "status": lambda m: f'<span class="status {m["status"]}">{m["status"]}</span>',
+    "valid MAE": lambda m: _v(m["metric_value"], ".4f"),
+    "created": "created_at",
+    "promoted": "promoted_at",
+    "retired": "retired_at",
+    "why": "decision_reason",
+    "review": _review,
+}
+_RUN_COLUMNS = {
+    "run": "run_id",
+    "decided": "decided_at",
+    "trained?": lambda r: "yes" if r["train"] else "no",
+    "policy's reason": "reason",
+    "outcome": "outcome",
+    "outcome reason": "outcome_reason",
+    "review": _review,
+}
+
+
 def render(data: dict, username: str | None) -> str:
     s = get_settings()
     champ = data["champion"]
@@ -132,39 +160,8 @@ def render(data: dict, username: str | None) -> str:
         )
     else:
         champion = '<div class="card"><span id="champion-version">none</span>: no model promoted yet.</div>'
-    models = _table(
-        ["version", "status", "valid MAE", "created", "promoted", "retired", "why", "review"],
-        [
-            [
-                escape(m["version"]),
-                f'<span class="status {m["status"]}">{m["status"]}</span>',
-                _v(m["metric_value"], ".4f"),
-                _v(m["created_at"]),
-                _v(m["promoted_at"]),
-                _v(m["retired_at"]),
-                _v(m["decision_reason"]),
-                _review(m),
-            ]
-            for m in data["models"]
-        ],
-        "models",
-    )
-    runs = _table(
-        ["run", "decided", "trained?", "policy's reason", "outcome", "outcome reason", "review"],
-        [
-            [
-                escape(r["run_id"]),
-                _v(r["decided_at"]),
-                "yes" if r["train"] else "no",
-                _v(r["reason"]),
-                _v(r["outcome"]),
-                _v(r["outcome_reason"]),
-                _review(r),
-            ]
-            for r in data["runs"]
-        ],
-        "runs",
-    )
+    models = _records(_MODEL_COLUMNS, data["models"], "models")
+    runs = _records(_RUN_COLUMNS, data["runs"], "runs")
     quality = charts.quality_chart(data["quality"], s.etl.max_quarantine_share)
     heat = charts.psi_heatmap(data["psi"], data["windows"], s.drift.psi_threshold, report_href)
     ratio = charts.error_ratio_line(data["windows"], s.drift.error_ratio_threshold, report_href)

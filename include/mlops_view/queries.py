@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from include.settings import get_settings
+from include.warehouse import db
+
 HISTORY_LIMIT = 30
 RUNS_LIMIT = 20
 QUALITY_DAYS = 60
@@ -61,8 +64,6 @@ def load() -> dict[str, Any]:
     """Every section of the page as lists of dicts (a missing table reads as empty)."""
     from psycopg.rows import dict_row
 
-    from include.warehouse import db
-
     data: dict[str, Any] = {}
     conn = db.connect(autocommit=True)
     try:
@@ -94,16 +95,12 @@ def load() -> dict[str, Any]:
 
 def report_uri(run_id: str) -> str | None:
     """The drift report of a drift_monitoring run, as recorded by it (a path or a URI)."""
-    from include.warehouse import db
-
     row = db.fetch_one("select report_path from ml.drift_runs where run_id = %s and report_path is not null", (run_id,))
     return row[0] if row else None
 
 
 def read_report(uri: str) -> bytes:
     """The bytes of a report by its URI (``file://``, ``s3://``, ... or a plain local path)."""
-    from include.settings import get_settings
-
     if "://" not in uri:
         uri = "file://" + uri
     with get_settings().storage.path(uri).open("rb") as fh:

@@ -24,15 +24,18 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from include.features.definitions import feature_columns
+from include.features.store import read_features
+from include.settings import get_settings
+from include.training.registry import get_champion, load_model
+from include.warehouse import db
+
 log = logging.getLogger(__name__)
 
 
 def pending_intervals(champion: dict | None = None) -> list[tuple[datetime, datetime, datetime]]:
     """(interval_start, interval_end, features_built_at) to score with ``champion`` (default: the
     current champion; nothing without one), oldest first."""
-    from include.training.registry import get_champion
-    from include.warehouse import db
-
     champion = champion or get_champion()
     if champion is None:
         return []
@@ -119,10 +122,6 @@ def score_batch(champion: dict, model, batch: list[tuple], run_id: str | None = 
     """Score contiguous intervals ``batch`` with ``model`` and store them in one transaction."""
     import numpy as np
 
-    from include.features.definitions import feature_columns
-    from include.features.store import read_features
-    from include.warehouse import db
-
     start, end = batch[0][0], batch[-1][1]
     cols = feature_columns(champion["feature_set_version"])
     t0 = time.perf_counter()
@@ -180,9 +179,6 @@ def score_batch(champion: dict, model, batch: list[tuple], run_id: str | None = 
 
 def score_pending(champion: dict | None = None, run_id: str | None = None) -> dict:
     """Score every pending interval with the champion. Returns JSON-able counts."""
-    from include.settings import get_settings
-    from include.training.registry import get_champion, load_model
-
     champion = champion or get_champion()
     if champion is None:
         return {"champion": None, "rows_scored": 0, "intervals_scored": [], "reason": "no champion yet"}

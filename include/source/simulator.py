@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
+from include.intervals import utc_midnight
+from include.settings import SourceSettings, declared_defaults, get_settings
 from include.source import rules
 from include.source.landing import deliver, file_name, find_day_file, landing_root  # the landing contract
 
@@ -37,34 +38,18 @@ MALFORMED_KINDS = ("bad_type", "null_required", "out_of_range", "duplicate")
 HOLIDAYS = {(1, 1), (1, 6), (5, 1), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26)}
 
 
-@dataclass(frozen=True)
-class SourceConfig:
-    rows_per_day: int = 2400
-    malformed_share: float = 0.01
-    drift_start: date | None = None
-    missing_days: tuple[date, ...] = ()
-    seed: int = 42
-
-    def drifted(self, day: date) -> bool:
-        return self.drift_start is not None and day >= self.drift_start
-
-    @property
-    def n_stations(self) -> int:
-        return max(1, -(-self.rows_per_day // HOURS))  # ceil
-
-    @classmethod
-    def from_settings(cls) -> SourceConfig:
-        from include.settings import get_settings
-
-        s = get_settings().source
-        return cls(s.rows_per_day, s.malformed_share, s.drift_start, s.missing_days, s.seed)
+def SourceConfig(**values) -> SourceSettings:
+    """The simulator's parameters: ``SourceSettings`` (include/settings.py, the knobs' one home)
+    with ``values``; a field not named keeps its declared default, not the environment's value,
+    so that a test or a benchmark says all it varies. The environment's: ``get_settings().source``."""
+    return SourceSettings(**{**declared_defaults(SourceSettings), **values})
 
 
-def _day_rng(cfg: SourceConfig, day: date, stream: int) -> np.random.Generator:
+def _day_rng(cfg: SourceSettings, day: date, stream: int) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, day.toordinal(), stream])
 
 
-def _station_profile(cfg: SourceConfig) -> tuple[np.ndarray, np.ndarray]:
+def _station_profile(cfg: SourceSettings) -> tuple[np.ndarray, np.ndarray]:
     """Per-station base demand and temperature sensitivity: fixed for a seed."""
     rng = np.random.default_rng([cfg.seed, 0])
     base = rng.gamma(shape=4.0, scale=5.0, size=cfg.n_stations)  # mean 20 rides/hour at peak
@@ -72,7 +57,7 @@ def _station_profile(cfg: SourceConfig) -> tuple[np.ndarray, np.ndarray]:
     return base, temp_sens
 
 
-def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
+def clean_day(day: date, cfg: SourceSettings) -> pd.DataFrame:
     """The true (typed, valid) rows of a day, before any corruption."""
     n_st = cfg.n_stations
     rng = _day_rng(cfg, day, 1)
@@ -103,7 +88,7 @@ def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
         lam = lam * np.exp(2.0 * temp_sens[:, None] * anomaly) * (1.0 + 0.5 * leisure / hourly)[None, :]
     demand = rng.poisson(np.clip(lam, 0.01, None))
 
-    ts = pd.date_range(datetime.combine(day, time(0), tzinfo=timezone.utc), periods=HOURS, freq="h")
+    ts = pd.date_range(utc_midnight(day), periods=HOURS, freq="h")
     frame = pd.DataFrame(
         {
             "station_id": np.repeat(np.arange(1, n_st + 1, dtype=np.int64), HOURS),
@@ -119,7 +104,7 @@ def clean_day(day: date, cfg: SourceConfig) -> pd.DataFrame:
     return frame.iloc[: cfg.rows_per_day].reset_index(drop=True)
 
 
-def raw_day(day: date, cfg: SourceConfig) -> tuple[pd.DataFrame, pd.Series]:
+def raw_day(day: date, cfg: SourceSettings) -> tuple[pd.DataFrame, pd.Series]:
     """The day's raw export (all strings) and, for tests, the corruption applied to each row
     (``""`` for a clean row, else one of MALFORMED_KINDS)."""
     clean = clean_day(day, cfg)
@@ -168,19 +153,19 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def write_day(day: date, landing, cfg: SourceConfig | None = None):
+def write_day(day: date, landing, cfg: SourceSettings | None = None):
     """Write one day's file under ``landing`` (an ObjectStoragePath). Returns its path, or
     None for a day configured as missing. Deterministic: same bytes for the same config."""
-    cfg = cfg or SourceConfig.from_settings()
+    cfg = cfg or get_settings().source
     if day in cfg.missing_days:
         return None
     raw, _ = raw_day(day, cfg)
     return deliver(day, parquet_bytes(raw), landing)
 
 
-def write_range(start: date, end: date, landing, cfg: SourceConfig | None = None) -> list:
+def write_range(start: date, end: date, landing, cfg: SourceSettings | None = None) -> list:
     """Write every day in [start, end). Skips days whose file already exists."""
-    cfg = cfg or SourceConfig.from_settings()
+    cfg = cfg or get_settings().source
     written = []
     day = start
     while day < end:
@@ -193,11 +178,11 @@ def write_range(start: date, end: date, landing, cfg: SourceConfig | None = None
     return written
 
 
-def deliver_day(day: date, cfg: SourceConfig | None = None, landing=None) -> dict:
+def deliver_day(day: date, cfg: SourceSettings | None = None, landing=None) -> dict:
     """What the ``source_simulator`` DAG does for one interval: deliver ``day``'s file into the
     landing zone unless it is configured as missing or already there (a re-run never changes a
     delivered file). Returns JSON-able facts for the task's XCom."""
-    cfg = cfg or SourceConfig.from_settings()
+    cfg = cfg or get_settings().source
     landing = landing if landing is not None else landing_root()
     if day in cfg.missing_days:
         return {"day": day.isoformat(), "status": "missing", "uri": None}
@@ -221,11 +206,11 @@ def released(day: date, release_until: str | None) -> bool:
     return not release_until or day < date.fromisoformat(release_until)
 
 
-def config_for_run(params: dict | None) -> SourceConfig:
-    """The settings' SourceConfig with a run's ``drift_start`` / ``missing_days`` params applied."""
+def config_for_run(params: dict | None) -> SourceSettings:
+    """The source's settings with a run's ``drift_start`` / ``missing_days`` params applied."""
     from dataclasses import replace
 
-    cfg = SourceConfig.from_settings()
+    cfg = get_settings().source
     params = params or {}
     if params.get("drift_start"):
         cfg = replace(cfg, drift_start=date.fromisoformat(params["drift_start"]))

@@ -32,6 +32,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from include.keys import file_sha256
+from include.notify import send_alert
 from include.source.landing import archive_root, day_of, file_name, landing_root  # the landing contract
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,6 @@ def archive_landing(before: date) -> dict[str, Any]:
     result["landing_remaining"] = sum(1 for p in landing.iterdir() if day_of(p.name)) if landing.exists() else 0
     result["manifest"] = str(archive / MANIFEST_NAME)
     if result["conflicts"]:
-        from include.notify import send_alert
-
         send_alert(
             "cold storage: archived copies differ from landing files; landing files kept",
             {"files": result["conflicts"], "archive": str(archive)},

@@ -11,19 +11,29 @@ has the feature columns (extra columns such as ``station_id`` or ``demand`` are 
 * ``ridge`` / ``elastic_net``: median imputation with missing-value indicators, scaling,
   one-hot hour and weekday (``LinearFeatures``), then the linear model; ElasticNet runs
   coordinate descent on the precomputed Gram matrix (``precompute: true`` unless set).
+* ``sklearn``: any scikit-learn regressor, named by ``estimator`` (its class name, one of
+  ``sklearn.utils.all_estimators(type_filter="regressor")``) with ``params`` its constructor's
+  arguments, checked when the file is read; it gets the linear models' preparation (imputed,
+  indicated, scaled, one-hot: every regressor accepts that matrix) and ``random_state`` (when it
+  has one) set to the seed unless given. Rows are weighted by recency when the estimator's
+  ``fit`` takes ``sample_weight``; an estimator without it (``KNeighborsRegressor``) is fitted
+  unweighted.
 
 ``log_target: true`` fits on ``log1p(demand)`` and predicts back on the original scale.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-FAMILIES = ("hist_gradient_boosting", "ridge", "elastic_net")
+from include.settings import get_settings
+
+FAMILIES = ("hist_gradient_boosting", "ridge", "elastic_net", "sklearn")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,40}$")
 
 
@@ -41,7 +51,7 @@ def validate_candidates(raw: Any, source: str = "hyperparameters") -> list[dict]
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             raise HyperparameterConfigError(f"{source}: candidate #{i} is not a mapping")
-        unknown = set(item) - {"name", "family", "params", "log_target"}
+        unknown = set(item) - {"name", "family", "estimator", "params", "log_target"}
         if unknown:
             raise HyperparameterConfigError(f"{source}: candidate #{i} has unknown keys {sorted(unknown)}")
         name, family = item.get("name"), item.get("family")
@@ -55,15 +65,61 @@ def validate_candidates(raw: Any, source: str = "hyperparameters") -> list[dict]
         if not isinstance(params, dict):
             raise HyperparameterConfigError(f"{source}: candidate {name!r}: params must be a mapping")
         names.add(name)
-        out.append({"name": name, "family": family, "params": params, "log_target": bool(item.get("log_target"))})
+        candidate = {"name": name, "family": family, "params": params, "log_target": bool(item.get("log_target"))}
+        if family == "sklearn":
+            candidate["estimator"] = _check_estimator(item.get("estimator"), params, f"{source}: candidate {name!r}")
+        elif "estimator" in item:
+            where = f"{source}: candidate {name!r}"
+            raise HyperparameterConfigError(f"{where}: 'estimator' goes with family 'sklearn' only")
+        out.append(candidate)
     return out
+
+
+@functools.cache
+def _regressors() -> dict:
+    """scikit-learn's regressors by class name (imports scikit-learn: call it inside tasks)."""
+    from sklearn.utils import all_estimators
+
+    return dict(all_estimators(type_filter="regressor"))
+
+
+def _check_estimator(estimator: Any, params: dict, where: str) -> str:
+    """``estimator`` if it names a scikit-learn regressor that accepts ``params``."""
+    import difflib
+
+    regressors = _regressors()
+    if not isinstance(estimator, str) or estimator not in regressors:
+        close = difflib.get_close_matches(str(estimator), regressors, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise HyperparameterConfigError(
+            f"{where}: estimator must name a scikit-learn regressor "
+            f'(sklearn.utils.all_estimators(type_filter="regressor")), not {estimator!r}{hint}'
+        )
+    try:
+        model = regressors[estimator](**params)
+        # the estimator's own parameter constraints, checked now rather than at the first fit
+        check = getattr(model, "_validate_params", None)
+        if check is not None:
+            check()
+    except (TypeError, ValueError) as exc:
+        raise HyperparameterConfigError(f"{where}: bad params for {estimator}: {exc}") from exc
+    return estimator
+
+
+def takes_sample_weight(model) -> bool:
+    """Whether ``model`` (a pipeline's last step, possibly inside a TransformedTargetRegressor)
+    can be fitted with ``sample_weight``."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.utils.validation import has_fit_parameter
+
+    if isinstance(model, TransformedTargetRegressor):
+        model = model.regressor
+    return has_fit_parameter(model, "sample_weight")
 
 
 def load_candidates(path: str | Path | None = None) -> list[dict]:
     """The hyperparameter sets of ``path`` (default: settings ``training.hyperparams_file``)."""
     import yaml
-
-    from include.settings import get_settings
 
     path = Path(path or get_settings().training.hyperparams_file)
     if not path.exists():
@@ -73,6 +129,13 @@ def load_candidates(path: str | Path | None = None) -> list[dict]:
     except yaml.YAMLError as exc:
         raise HyperparameterConfigError(f"{path}: not valid YAML: {exc}") from exc
     return validate_candidates(raw, str(path))
+
+
+def family_label(candidate: dict) -> str:
+    """The family as the registry records it: ``sklearn:<Estimator>`` for a named regressor."""
+    if candidate["family"] == "sklearn":
+        return f"sklearn:{candidate['estimator']}"
+    return candidate["family"]
 
 
 def candidate_fingerprint(candidate: dict) -> str:
@@ -89,7 +152,7 @@ def build_pipeline(candidate: dict, columns: list[str], categorical: list[str], 
     from sklearn.linear_model import ElasticNet, Ridge
     from sklearn.pipeline import Pipeline
 
-    from include.training.transformers import FillAllMissing, LinearFeatures, SelectColumns
+    from include.training.transformers import FillAllMissing, LinearFeatures, SelectColumns  # scikit-learn at import
 
     family, params = candidate["family"], dict(candidate["params"])
     columns = list(columns)
@@ -100,6 +163,12 @@ def build_pipeline(candidate: dict, columns: list[str], categorical: list[str], 
         select = SelectColumns(columns, dtype="float64")  # the estimator's own dtype: no second copy
         prep = FillAllMissing()
         model = HistGradientBoostingRegressor(categorical_features=is_categorical, **params)
+    elif family == "sklearn":
+        select = SelectColumns(columns, dtype="float64")
+        prep = LinearFeatures(categorical=[int(j) for j in np.flatnonzero(is_categorical)])
+        model = _regressors()[candidate["estimator"]](**params)
+        if "random_state" in model.get_params(deep=False) and "random_state" not in params:
+            model.set_params(random_state=seed)
     else:
         # float64: in float32, X'X + alpha I of a million rows with one-hot columns (collinear with
         # the intercept) is singular to Cholesky, and Ridge falls back to an SVD 50x slower

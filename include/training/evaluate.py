@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from include.features.definitions import TARGET
+from include.training.candidates import build_pipeline, takes_sample_weight
 from include.training.split import recency_weights, walk_forward_prefixes
 
 PRIMARY_METRIC = "valid_mae"
@@ -41,8 +43,6 @@ class Design:
     def __init__(self, pipeline, frame):
         import numpy as np
 
-        from include.features.definitions import TARGET
-
         days = _days(frame)
         self.order = None  # the rows' positions in the frame given, when they had to be sorted
         if len(days) > 1 and (days[1:] < days[:-1]).any():  # read_features orders by ts already
@@ -55,18 +55,18 @@ class Design:
 
 def fit_on_rows(pipeline, design: Design, n: int, ref_day, half_life_days: float):
     """Fit ``pipeline[1:]`` (preparation and model) on the first ``n`` rows of ``design``,
-    weighted by recency relative to ``ref_day``; returns the fitted tail (a Pipeline sharing
-    ``pipeline``'s steps)."""
+    weighted by recency relative to ``ref_day`` (when the model takes weights); returns the
+    fitted tail (a Pipeline sharing ``pipeline``'s steps)."""
     tail = pipeline[1:]
-    weights = recency_weights(design.days[:n], ref_day, half_life_days)
-    tail.fit(design.X[:n], design.y[:n], model__sample_weight=weights)
+    fit_params = {}
+    if takes_sample_weight(tail[-1]):  # every built-in family does; some scikit-learn regressors do not
+        fit_params["model__sample_weight"] = recency_weights(design.days[:n], ref_day, half_life_days)
+    tail.fit(design.X[:n], design.y[:n], **fit_params)
     return tail
 
 
 def fit_pipeline(candidate: dict, frame, columns, categorical, ref_day, half_life_days: float, seed: int = 0):
     """Fit a fresh pipeline on ``frame`` with recency weights relative to ``ref_day``."""
-    from include.training.candidates import build_pipeline
-
     pipe = build_pipeline(candidate, columns, categorical, seed=seed)
     design = Design(pipe, frame)
     fit_on_rows(pipe, design, len(design.y), ref_day, half_life_days)
@@ -78,8 +78,6 @@ def walk_forward_predict(candidate: dict, frame, columns, categorical, valid_sta
     fitted only on the days before it. Returns (boolean mask of validation rows, predictions,
     seconds spent fitting)."""
     import numpy as np
-
-    from include.training.candidates import build_pipeline
 
     design = Design(build_pipeline(candidate, columns, categorical), frame)
     mask, preds, fit_s, _ = walk_forward(candidate, design, columns, categorical, valid_start, half_life_days)
@@ -96,8 +94,6 @@ def walk_forward(candidate: dict, design: Design, columns, categorical, valid_st
     """Walk-forward over ``design`` (rows in time order): (validation mask, predictions,
     seconds fitting, list of the folds' training row counts)."""
     import numpy as np
-
-    from include.training.candidates import build_pipeline
 
     valid_start = valid_start.replace(tzinfo=None)
     mask = design.days >= np.datetime64(valid_start, "us")

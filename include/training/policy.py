@@ -21,11 +21,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from include.features.definitions import CURRENT_FEATURE_SET_VERSION
+from include.settings import get_settings
+from include.training.registry import get_champion
+from include.training.split import plan_window
+from include.warehouse import db
+
 DRIFT_ASSET_NAME = "drift_signal"
 
 
 def _feature_days(version: str) -> list:
-    from include.warehouse import db
 
     rows = db.fetch_all(
         "select (interval_start at time zone 'UTC')::date from features.feature_ledger "
@@ -37,11 +42,6 @@ def _feature_days(version: str) -> list:
 
 def decide(triggering_assets: list[str] | None = None, force: bool = False) -> dict:
     """The decision as a JSON-able dict: ``train`` (bool), ``reason``, the window if training."""
-    from include.features.definitions import CURRENT_FEATURE_SET_VERSION
-    from include.settings import get_settings
-    from include.training.registry import get_champion
-    from include.training.split import plan_window
-
     s = get_settings().training
     version = CURRENT_FEATURE_SET_VERSION
     triggering_assets = sorted(set(triggering_assets or []))

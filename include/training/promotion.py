@@ -22,6 +22,12 @@ from __future__ import annotations
 
 import logging
 
+from include.features.definitions import feature_columns, feature_set
+from include.features.store import read_features
+from include.settings import get_settings
+from include.training.evaluate import regression_metrics
+from include.training.registry import get_model, load_model
+
 log = logging.getLogger(__name__)
 
 
@@ -34,8 +40,6 @@ def select_best(results: list[dict]) -> dict:
 
 def _read_parquet(uri: str):
     import pandas as pd
-
-    from include.settings import get_settings
 
     with get_settings().storage.path(uri).open("rb") as fh:
         return pd.read_parquet(fh)
@@ -54,8 +58,6 @@ def load_champion_model(champion: dict):
     """The champion's fitted Pipeline, or ``ChampionUnavailable`` (missing or incompatible artifact)."""
     import pickle
 
-    from include.training.registry import load_model
-
     uri = champion["artifact_uri"]
     try:
         return load_model(uri)
@@ -69,9 +71,6 @@ def champion_predictions(champion: dict, valid_frame, valid_start, valid_end):
     """(keys frame, predictions) of the champion over the validation window, or raises
     (``ChampionUnavailable`` when the champion cannot be loaded, anything else when transient)."""
     import pandas as pd
-
-    from include.features.definitions import feature_columns, feature_set
-    from include.features.store import read_features
 
     version = champion["feature_set_version"]
     try:
@@ -95,8 +94,6 @@ def compare_with_champion(
 ) -> dict:
     """The promotion decision for ``best`` against ``champion`` (see module docstring)."""
     import numpy as np
-
-    from include.training.evaluate import regression_metrics
 
     decision = {
         "selected_version": best["version"],
@@ -158,8 +155,6 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 def review_request(decision: dict, plan: dict) -> tuple[str, str]:
     """Subject and Markdown body of the reviewer's request: the challenger beside the champion."""
-    from include.training.registry import get_model
-
     cand = get_model(decision["selected_version"]) or {}
     champ = get_model(decision["champion_version"]) if decision.get("champion_version") else None
     champ = champ or {}

@@ -20,6 +20,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from include.settings import get_settings
+from include.warehouse import db
+
 _PROMOTION_LOCK_KEY = 7_431_202_612
 
 _CHAMPION_COLUMNS = """version, candidate_name, model_family, hyperparameters, metrics, metric_name,
@@ -29,7 +32,6 @@ _CHAMPION_COLUMNS = """version, candidate_name, model_family, hyperparameters, m
 
 # --- artifacts -----------------------------------------------------------------------------
 def models_root():
-    from include.settings import get_settings
 
     s = get_settings().storage
     return s.path(s.artifacts_uri) / "models"
@@ -41,7 +43,6 @@ def artifact_uris(version: str) -> tuple[str, str]:
 
 
 def _path(uri: str):
-    from include.settings import get_settings
 
     return get_settings().storage.path(uri)
 
@@ -80,8 +81,6 @@ def load_reference(reference_uri: str) -> dict:
 def _rows(sql: str, params=None) -> list[dict]:
     from psycopg.rows import dict_row
 
-    from include.warehouse import db
-
     conn = db.connect(autocommit=True)
     try:
         with conn.cursor(row_factory=dict_row) as cur:
@@ -114,8 +113,6 @@ def register_candidate(entry: dict) -> dict:
     A re-run never changes an existing row's status (a champion stays champion)."""
     from psycopg.types.json import Jsonb
 
-    from include.warehouse import db
-
     params = dict(entry)
     params["hyperparameters"] = Jsonb(entry["hyperparameters"])
     params["metrics"] = Jsonb(entry["metrics"])
@@ -145,8 +142,6 @@ def register_candidate(entry: dict) -> dict:
 def promote(version: str, reason: str, run_id: str | None = None) -> dict:
     """Make ``version`` the champion in one transaction (old champion -> retired; the run's
     other candidates -> rejected). Idempotent. Returns {previous, champion, changed}."""
-    from include.warehouse import db
-
     with db.transaction() as conn:
         conn.execute("select pg_advisory_xact_lock(%s)", (_PROMOTION_LOCK_KEY,))
         row = conn.execute("select status from ml.model_registry where version = %s for update", (version,)).fetchone()
@@ -179,8 +174,6 @@ def promote(version: str, reason: str, run_id: str | None = None) -> dict:
 
 def reject(version: str, reason: str, run_id: str | None = None) -> None:
     """Record ``version`` (and the run's other candidates) as rejected. Never touches a champion."""
-    from include.warehouse import db
-
     with db.transaction() as conn:
         conn.execute(
             """update ml.model_registry set status = 'rejected', decision_reason = %s, updated_at = clock_timestamp()
@@ -203,7 +196,6 @@ def _reject_others(conn, run_id: str, selected: str) -> None:
 
 # --- training runs -------------------------------------------------------------------------
 def record_run_decision(run_id: str, decision: dict) -> None:
-    from include.warehouse import db
 
     with db.transaction() as conn:
         conn.execute(
@@ -235,7 +227,6 @@ def record_run_decision(run_id: str, decision: dict) -> None:
 
 
 def record_run_outcome(run_id: str, selected: str | None, outcome: str, reason: str) -> None:
-    from include.warehouse import db
 
     champion = get_champion()
     with db.transaction() as conn:
@@ -257,8 +248,6 @@ def as_json(row: dict | None) -> dict | None:
 
 def record_review(run_id: str, version: str, review: dict) -> None:
     """Record the promotion review (include/training/review.py) with the run and the model."""
-    from include.warehouse import db
-
     params = {
         "run_id": run_id,
         "version": version,

@@ -28,7 +28,10 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import Param
 
+from include.notify import send_alert
 from include.settings import get_settings
+from include.training.promotion import review_request
+from include.training.registry import record_review
 
 APPROVE, REJECT = "Approve", "Reject"
 
@@ -72,8 +75,6 @@ class PromotionReviewOperator(HITLBranchOperator):
         if automatic is not None:
             self._record(context, decision, plan, automatic)
             return self.do_branch(context, self.options_mapping[APPROVE if automatic["approved"] else REJECT])
-        from include.notify import send_alert
-        from include.training.promotion import review_request
 
         self.subject, self.body = review_request(decision, plan)
         try:
@@ -108,8 +109,6 @@ class PromotionReviewOperator(HITLBranchOperator):
             }
             self._record(context, decision, plan, review)
             if timed_out:
-                from include.notify import send_alert
-
                 send_alert(
                     f"Review timed out: {decision['selected_version']} rejected",
                     {"comment": comment},
@@ -120,7 +119,6 @@ class PromotionReviewOperator(HITLBranchOperator):
 
     @staticmethod
     def _record(context, decision: dict, plan: dict, review: dict) -> None:
-        from include.training.registry import record_review
 
         record_review(plan["run_id"], decision["selected_version"], review)
         context["ti"].xcom_push(key="review", value=review)

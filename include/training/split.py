@@ -15,7 +15,9 @@ after a level shift the newest days count most.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
+
+from include.intervals import utc_midnight
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,6 @@ class Window:
         return cls(*(datetime.fromisoformat(d[k]) for k in ("train_start", "valid_start", "train_end")))
 
 
-def _midnight(value: date | datetime) -> datetime:
-    if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc).date()
-    return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-
-
 def plan_window(
     feature_days: list[date], window_days: int, valid_days: int, min_train_days: int
 ) -> tuple[Window | None, str]:
@@ -47,11 +43,11 @@ def plan_window(
     if not feature_days:
         return None, "no features yet"
     days = sorted(set(feature_days))
-    train_end = _midnight(days[-1]) + timedelta(days=1)
-    train_start = max(train_end - timedelta(days=window_days), _midnight(days[0]))
+    train_end = utc_midnight(days[-1]) + timedelta(days=1)
+    train_start = max(train_end - timedelta(days=window_days), utc_midnight(days[0]))
     valid_start = train_end - timedelta(days=valid_days)
-    n_train = sum(1 for d in days if train_start <= _midnight(d) < valid_start)
-    n_valid = sum(1 for d in days if valid_start <= _midnight(d) < train_end)
+    n_train = sum(1 for d in days if train_start <= utc_midnight(d) < valid_start)
+    n_valid = sum(1 for d in days if valid_start <= utc_midnight(d) < train_end)
     if n_train < min_train_days or n_valid < 1:
         return None, (
             f"not enough data: {n_train} training days (need {min_train_days}) and "

@@ -18,13 +18,24 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from include.features.definitions import TARGET, feature_set
+from include.features.store import read_features
 from include.keys import run_key
+from include.notify import send_alert
+from include.settings import get_settings
+from include.storage.archive import archive_landing
+from include.training import policy, registry
+from include.training.candidates import build_pipeline, family_label, validate_candidates
+from include.training.candidates import load_candidates as _load
+from include.training.evaluate import PRIMARY_METRIC, Design, fit_on_rows, regression_metrics, walk_forward
+from include.training.promotion import compare_with_champion, final_reason, select_best
+from include.training.registry import get_champion
+from include.warehouse import db
 
 log = logging.getLogger(__name__)
 
 
 def _storage():
-    from include.settings import get_settings
 
     return get_settings().storage
 
@@ -36,9 +47,6 @@ def _dt(value: str) -> datetime:
 # --- plan ------------------------------------------------------------------------------------
 def plan(run_id: str, triggering_assets: list[str] | None = None, force: bool = False) -> dict:
     """Apply the retraining policy (include/training/policy.py) and record the decision."""
-    from include.training import policy, registry
-    from include.warehouse import db
-
     db.ensure_schema()
     decision = policy.decide(triggering_assets, force=force)
     decision["run_id"] = run_id
@@ -71,8 +79,6 @@ def extract_data(plan: dict, scratch_uri: str) -> dict:
     """Read the window's features once, store them in the scratch space, checksum them."""
     import pandas as pd
 
-    from include.features.store import read_features
-
     frame = read_features(_dt(plan["train_start"]), _dt(plan["train_end"]), plan["feature_set_version"])
     if frame.empty:
         raise ValueError(f"no features between {plan['train_start']} and {plan['train_end']}")
@@ -100,8 +106,6 @@ def _write_parquet(frame, uri: str) -> str:
 
 
 def load_candidates(path: str | None = None, override: list | None = None) -> list[dict]:
-    from include.training.candidates import load_candidates as _load
-    from include.training.candidates import validate_candidates
 
     if override:
         return validate_candidates(override, "DAG param 'hyperparameters'")
@@ -109,7 +113,6 @@ def load_candidates(path: str | None = None, override: list | None = None) -> li
 
 
 def model_version(plan: dict, data: dict, candidate: dict) -> str:
-    from include.settings import get_settings
 
     key = json.dumps(
         {
@@ -134,12 +137,6 @@ def train_candidate(candidate: dict, plan: dict, data: dict, scratch_uri: str) -
     import pandas as pd
     import sklearn.ensemble  # noqa: F401  (loads OpenMP first, so that threadpool_limits applies to it)
     from threadpoolctl import threadpool_limits
-
-    from include.features.definitions import TARGET, feature_set
-    from include.settings import get_settings
-    from include.training import registry
-    from include.training.candidates import build_pipeline
-    from include.training.evaluate import Design, fit_on_rows, regression_metrics, walk_forward
 
     s = get_settings().training
     fs = feature_set(plan["feature_set_version"])
@@ -225,9 +222,6 @@ def train_candidate(candidate: dict, plan: dict, data: dict, scratch_uri: str) -
 
 def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
     """Validation metrics from the walk-forward predictions; registers the candidate."""
-    from include.training import registry
-    from include.training.evaluate import PRIMARY_METRIC, regression_metrics
-
     pred = _read_parquet(trained["predictions_uri"])
     metrics = regression_metrics(pred["y"], pred["y_pred"], prefix="valid_")
     metrics.update(train_mae=trained["train_mae"], fit_seconds=trained["fit_seconds"], valid_days=trained["valid_days"])
@@ -236,8 +230,9 @@ def evaluate_candidate(trained: dict, plan: dict, data: dict) -> dict:
         {
             "version": trained["version"],
             "candidate_name": candidate["name"],
-            "model_family": candidate["family"],
-            "hyperparameters": {"params": candidate["params"], "log_target": candidate["log_target"]},
+            "model_family": family_label(candidate),
+            "hyperparameters": {"params": candidate["params"], "log_target": candidate["log_target"]}
+            | ({"estimator": candidate["estimator"]} if "estimator" in candidate else {}),
             "metrics": metrics,
             "metric_name": PRIMARY_METRIC,
             "metric_value": metrics[PRIMARY_METRIC],
@@ -263,10 +258,6 @@ def compare(results: list[dict], plan: dict, data: dict) -> dict:
     """Select the best candidate and compare it with the champion on the validation window."""
     import pandas as pd
 
-    from include.settings import get_settings
-    from include.training.promotion import compare_with_champion, select_best
-    from include.training.registry import get_champion
-
     results = [r for r in results if r]
     best = select_best(results)
     frame = _read_parquet(data["data_uri"])
@@ -286,9 +277,6 @@ def compare(results: list[dict], plan: dict, data: dict) -> dict:
 
 
 def promote(decision: dict, plan: dict, context=None, review: dict | None = None) -> dict:
-    from include.notify import send_alert
-    from include.training import registry
-    from include.training.promotion import final_reason
 
     reason = final_reason(decision, review)
     out = registry.promote(decision["selected_version"], reason, run_id=plan["run_id"])
@@ -310,8 +298,6 @@ def promote(decision: dict, plan: dict, context=None, review: dict | None = None
 
 
 def reject(decision: dict, plan: dict, review: dict | None = None) -> dict:
-    from include.training import registry
-    from include.training.promotion import final_reason
 
     reason = final_reason(decision, review)
     registry.reject(decision["selected_version"], reason, run_id=plan["run_id"])
@@ -321,10 +307,6 @@ def reject(decision: dict, plan: dict, review: dict | None = None) -> dict:
 
 def archive_cold_storage() -> dict:
     """Move landing files older than (champion window start - cold-storage age) to the archive."""
-    from include.settings import get_settings
-    from include.storage.archive import archive_landing
-    from include.training.registry import get_champion
-
     champion = get_champion()
     if champion is None:
         return {"skipped": "no champion"}

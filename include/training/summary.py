@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from include.training.registry import get_champion
+from include.warehouse import db
+
 
 def summary_section(since: datetime | None = None) -> dict:
     """``candidates_trained`` (registry rows), ``champion_version`` and ``champion_metric``
     (its walk-forward validation MAE), plus the training runs and what the policy decided. The
     counts cover what happened at or after ``since`` when given (``make run`` passes its start);
     the champion is the current one."""
-    from include.training.registry import get_champion
-    from include.warehouse import db
-
     window = {"since": since}
     recent = "(%(since)s::timestamptz is null or {col} >= %(since)s)"
     created = recent.format(col="created_at")

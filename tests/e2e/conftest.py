@@ -12,7 +12,6 @@ has a 25 s deadline, an ETL run 5 s after its interval ends (or after it was cre
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _RUN, _TMP, _admin_exec, _db_uri
+from scripts.stack_env import databases_env, drop_databases, free_port, recreate_databases, small_stack_env, storage_env
+from tests.conftest import _ADMIN_URI, _RUN, _TMP, _db_uri
 
 DAYS = 8
 FAILING_DAY = 3  # 0-based: this day's file is a fifth malformed, its gate fails
@@ -31,12 +31,6 @@ TRAINING_DEADLINE_S = 25
 ETL_DEADLINE_S = 5
 ROWS_PER_DAY = 480  # 20 stations
 EXTRA_DAYS = 3  # after the champion's window (drift from the second): what drift monitoring evaluates
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def populate(start: date, first: int = 0, last: int = DAYS) -> dict:
@@ -76,29 +70,14 @@ def hitl_stack():
     from scripts.stack import AirflowStack
 
     airflow_db, warehouse_db = f"{_RUN}_hitl_airflow", f"{_RUN}_hitl_wh"
-    for name in (airflow_db, warehouse_db):
-        _admin_exec(f"drop database if exists {name} with (force)")
-        _admin_exec(f"create database {name}")
+    recreate_databases(_ADMIN_URI, (airflow_db, warehouse_db))
     root = Path(_TMP) / "hitl"
-    port = _free_port()
     env = {
         "AIRFLOW_HOME": str(root / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _db_uri(airflow_db, "postgresql+psycopg"),
-        "MLOPS_WAREHOUSE_URI": _db_uri(warehouse_db),
-        "AIRFLOW_CONN_WAREHOUSE": _db_uri(warehouse_db),
-        "MLOPS_LANDING_URI": "file://" + str(root / "landing"),
-        "MLOPS_ARCHIVE_URI": "file://" + str(root / "archive"),
-        "MLOPS_ARTIFACTS_URI": "file://" + str(root / "artifacts"),
-        "MLOPS_REPORTS_DIR": str(root / "reports"),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        **databases_env(_db_uri(airflow_db), _db_uri(warehouse_db)),
+        **storage_env(root),
+        **small_stack_env(free_port()),
         "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "MLOPS_RETRY_DELAY_S": "5",
         "MLOPS_FILE_POKE_INTERVAL_S": "5",
         "MLOPS_FILE_WAIT_TIMEOUT_S": "600",
@@ -142,22 +121,7 @@ def hitl_stack():
             stack.stop()
         mp.undo()
         if not os.environ.get("MLOPS_KEEP_TEST_DB"):
-            for name in (airflow_db, warehouse_db):
-                try:
-                    _admin_exec(f"drop database if exists {name} with (force)")
-                except Exception:
-                    pass
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 1.0):
-    """Poll ``predicate`` until it returns something truthy; that value, or fail with ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            drop_databases(_ADMIN_URI, (airflow_db, warehouse_db), ignore_errors=True)
 
 
 def read_alerts(reports: Path) -> list[dict]:

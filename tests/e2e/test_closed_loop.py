@@ -12,10 +12,11 @@ Airflow). No DAG is called directly, and no consumer has to be re-triggered by t
 from __future__ import annotations
 
 import os
-import socket
 from datetime import date, timedelta
 
 import pytest
+
+from scripts.stack_env import free_port, small_stack_env
 
 # budget: ~6 minutes on an idle 2-core machine; the limit is generous for shared, loaded machines
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
@@ -26,23 +27,10 @@ DRIFT_DAY = int(os.environ.get("MLOPS_E2E_DRIFT_DAY", "10"))  # 1-based
 DRIFT_PHASE_DAYS = int(os.environ.get("MLOPS_E2E_DRIFT_PHASE_DAYS", "4"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def chain_env(port: int) -> dict[str, str]:
     """The stack's settings for a short chain on ``port`` (tests/e2e/test_closed_loop_celery.py reuses them)."""
     return {
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        **small_stack_env(port),
         "MLOPS_RETRY_DELAY_S": "5",
         # the yesterday-run of the etl sensor waits through the earlier phases: a short reschedule interval
         # races the executor on a loaded scheduler ("state changed externally")
@@ -57,7 +45,7 @@ def chain_env(port: int) -> dict[str, str]:
 def chain(fresh_warehouse, tmp_storage, monkeypatch):
     from scripts.run_chain import prepare, run_chain, run_days, source_env
 
-    for key, value in chain_env(_free_port()).items():
+    for key, value in chain_env(free_port()).items():
         monkeypatch.setenv(key, value)
     # The scheduler, on unpausing `etl` (catchup off), runs the latest complete day: the
     # simulated days end yesterday so that its file exists, as in `make run`.

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from scripts.s3 import S3Server
-from tests.conftest import _admin_exec, _db_uri
-from tests.e2e.test_closed_loop import _free_port, chain_env, check_closed_loop
+from scripts.stack_env import databases_env, drop_databases, free_port, recreate_databases
+from tests.conftest import _ADMIN_URI, _db_uri
+from tests.e2e.test_closed_loop import chain_env, check_closed_loop
 
 # about 6 minutes on an idle 2-core machine; the bound is generous for a busy one
 TIMEOUT_S = int(os.environ.get("MLOPS_E2E_CELERY_TIMEOUT_S", "1800"))
@@ -101,12 +102,9 @@ def all_task_instances(stack, dag_ids) -> list[dict]:
 def celery_databases():
     """Own metadata, warehouse and reference databases, dropped afterwards whatever happened."""
     names = (AIRFLOW_DB, WAREHOUSE_DB, REFERENCE_DB)
-    for name in names:
-        _admin_exec(f"drop database if exists {name} with (force)")
-        _admin_exec(f"create database {name}")
+    recreate_databases(_ADMIN_URI, names)
     yield names
-    for name in names:
-        _admin_exec(f"drop database if exists {name} with (force)")
+    drop_databases(_ADMIN_URI, names)
 
 
 @pytest.fixture(scope="module")
@@ -115,18 +113,16 @@ def celery_chain(tmp_path_factory, celery_databases):
     from scripts.stack import AirflowStack
 
     base = tmp_path_factory.mktemp("celery")
-    s3 = S3Server(state_dir=base / "s3", port=_free_port())
+    s3 = S3Server(state_dir=base / "s3", port=free_port())
     env = {
-        **chain_env(_free_port()),
+        **chain_env(free_port()),
         "MLOPS_EXECUTOR": "celery",
         "MLOPS_TRAINING_QUEUE": TRAINING_QUEUE,
-        "MLOPS_REDIS_PORT": str(_free_port()),
+        "MLOPS_REDIS_PORT": str(free_port()),
         "MLOPS_S3_DIR": str(s3.dir),
         "MLOPS_S3_PORT": str(s3.port),
         "AIRFLOW_HOME": str(base / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _db_uri(AIRFLOW_DB, "postgresql+psycopg"),
-        "MLOPS_WAREHOUSE_URI": _db_uri(WAREHOUSE_DB),
-        "AIRFLOW_CONN_WAREHOUSE": _db_uri(WAREHOUSE_DB),
+        **databases_env(_db_uri(AIRFLOW_DB), _db_uri(WAREHOUSE_DB)),
         "MLOPS_REPORTS_DIR": str(base / "reports"),
         "MLOPS_RUN_DAYS": str(DAYS),
         "MLOPS_RUN_DRIFT_DAY": str(DRIFT_DAY),

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import REVIEW_TIMEOUT_S, read_alerts, wait_for
+from tests.conftest import wait_for
+from tests.e2e.conftest import REVIEW_TIMEOUT_S, read_alerts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import DAYS, EXTRA_DAYS, populate, wait_for
+from tests.conftest import wait_for
+from tests.e2e.conftest import DAYS, EXTRA_DAYS, populate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,6 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from scripts.stack_env import databases_env, free_port, recreate_databases, small_stack_env, storage_env
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -66,12 +68,6 @@ VOLATILE = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _password() -> str:
     return subprocess.run(
         [ROOT / "scripts" / "secrets.sh", "postgres"], check=True, capture_output=True, text=True
@@ -82,7 +78,7 @@ class Cluster:
     """A PostgreSQL cluster of this module's own, through scripts/db.sh."""
 
     def __init__(self, base: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {**os.environ, "MLOPS_PGDATA": str(base / "pgdata"), "MLOPS_PG_PORT": str(self.port)}
         self.env.pop("MLOPS_PG_URI", None)
         self.uri = f"postgresql://postgres:{_password()}@127.0.0.1:{self.port}"
@@ -96,39 +92,22 @@ class Cluster:
         return subprocess.run([ROOT / "scripts" / "db.sh", "status"], env=self.env).returncode == 0
 
     def create(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(self.uri + "/postgres", autocommit=True) as conn:
-            conn.execute(f"drop database if exists {name} with (force)")
-            conn.execute(f"create database {name}")
+        recreate_databases(self.uri + "/postgres", [name])
         return f"{self.uri}/{name}"
 
 
 def _run_env(base: Path, cluster: Cluster, name: str) -> dict[str, str]:
     """The environment of one chain run: its databases, folders, home and port."""
-    port = _free_port()
     home = base / name
     for sub in ("landing", "archive", "artifacts", "reports"):
         (home / sub).mkdir(parents=True)
     warehouse = cluster.create(f"{name}_wh")
-    airflow = cluster.create(f"{name}_airflow").replace("postgresql://", "postgresql+psycopg://")
+    airflow = cluster.create(f"{name}_airflow")
     return {
         "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow,
-        "MLOPS_WAREHOUSE_URI": warehouse,
-        "AIRFLOW_CONN_WAREHOUSE": warehouse,
-        "MLOPS_LANDING_URI": f"file://{home / 'landing'}",
-        "MLOPS_ARCHIVE_URI": f"file://{home / 'archive'}",
-        "MLOPS_ARTIFACTS_URI": f"file://{home / 'artifacts'}",
-        "MLOPS_REPORTS_DIR": str(home / "reports"),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        **databases_env(airflow, warehouse),
+        **storage_env(home),
+        **small_stack_env(free_port()),
         "MLOPS_EXECUTOR": "local",
         "MLOPS_FILE_POKE_INTERVAL_S": "5",
         "MLOPS_RUN_DAYS": str(DAYS),
@@ -232,16 +211,6 @@ def _running_tis(stack, dag_id: str) -> list[dict]:
     ]
 
 
-def _wait_for(what: str, fn, timeout: float = 600.0, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _whole(stack) -> dict[str, str]:
     info = stack.info()
     return {name: info.get(name, {}).get("state") for name in stack.services}
@@ -250,7 +219,7 @@ def _whole(stack) -> dict[str, str]:
 def _faults(cluster: Cluster):
     def inject(stack, injected: dict) -> None:
         # (a) PostgreSQL away for 30 s while the ETL backfill runs
-        _wait_for("a running ETL task", lambda: _running_tis(stack, "etl"), every=0.5)
+        wait_for(lambda: _running_tis(stack, "etl"), 600.0, "a running ETL task", every=0.5)
         t0 = time.monotonic()
         cluster.db("down")
         time.sleep(OUTAGE_S)
@@ -264,7 +233,7 @@ def _faults(cluster: Cluster):
             tis = [t for t in _running_tis(stack, "training") if t["task_id"] == "candidate.train_candidate"]
             return next((t for t in tis if t.get("pid")), None)
 
-        ti = _wait_for("a training candidate running", running_candidate, timeout=900, every=0.5)
+        ti = wait_for(running_candidate, 900, "a training candidate running", every=0.5)
         os.kill(ti["pid"], signal.SIGKILL)
         injected["task_killed"] = {k: ti[k] for k in ("dag_run_id", "task_id", "map_index", "try_number", "pid")}
 
@@ -273,7 +242,7 @@ def _faults(cluster: Cluster):
         killed = injected["scheduler_killed_pid"] = stack.kill("scheduler", signal.SIGKILL)
         t1 = time.monotonic()
         # until supervisord has seen the death and started another scheduler, the old one looks healthy
-        _wait_for("a new scheduler", lambda: stack.status()["scheduler"] not in (None, killed), every=0.5)
+        wait_for(lambda: stack.status()["scheduler"] not in (None, killed), 600.0, "a new scheduler", every=0.5)
         stack.wait_healthy(600)
         injected["after_scheduler_kill"] = {"recovered_s": round(time.monotonic() - t1, 1), "services": _whole(stack)}
 

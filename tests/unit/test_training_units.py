@@ -45,6 +45,18 @@ def test_shipped_hyperparameter_file_is_valid_and_has_two_families():
         ([{"name": "Bad Name", "family": "ridge"}], "needs a name"),
         ([{"name": "a", "family": "ridge", "oops": 1}], "unknown keys"),
         ([{"name": "a", "family": "ridge", "params": [1]}], "params must be a mapping"),
+        ([{"name": "a", "family": "sklearn", "estimator": "RandomForest"}], "did you mean RandomForestRegressor"),
+        ([{"name": "a", "family": "sklearn", "estimator": "LogisticRegression"}], "must name a scikit-learn regressor"),
+        ([{"name": "a", "family": "sklearn"}], "must name a scikit-learn regressor"),
+        (
+            [{"name": "a", "family": "sklearn", "estimator": "RandomForestRegressor", "params": {"n_trees": 3}}],
+            "bad params for RandomForestRegressor",
+        ),
+        (
+            [{"name": "a", "family": "sklearn", "estimator": "KNeighborsRegressor", "params": {"n_neighbors": 0}}],
+            "bad params for KNeighborsRegressor",
+        ),
+        ([{"name": "a", "family": "ridge", "estimator": "Ridge"}], "goes with family 'sklearn' only"),
     ],
 )
 def test_bad_hyperparameter_sets_get_clear_errors(raw, message):
@@ -71,6 +83,8 @@ def test_missing_or_malformed_hyperparameter_file(tmp_path):
         {"name": "h", "family": "hist_gradient_boosting", "params": {"max_iter": 20}, "log_target": False},
         {"name": "r", "family": "ridge", "params": {"alpha": 1.0}, "log_target": True},
         {"name": "e", "family": "elastic_net", "params": {"alpha": 0.1}, "log_target": False},
+        {"name": "f", "family": "sklearn", "estimator": "RandomForestRegressor", "params": {"n_estimators": 5}},
+        {"name": "k", "family": "sklearn", "estimator": "KNeighborsRegressor", "params": {}, "log_target": True},
     ],
 )
 def test_every_family_fits_with_missing_columns_and_predicts_from_a_wider_frame(candidate):
