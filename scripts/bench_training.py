@@ -20,6 +20,7 @@ Figures, from the task instances (Airflow's own start and end times):
   cannot go below 1 / min(cores, slots), 0.5 on 2 cores);
 - ``candidate_seconds``: per candidate, the ``train_candidate`` task's duration in the serial run
   (alone on the machine's cores) and its own split (read, walk-forward, refit, write);
+  ``candidate_seconds_side_by_side`` the same in the side-by-side run (what time-sharing costs);
 - ``run_wall_vs_bare_fit_limit`` (goal <= 1.5): the side-by-side run's wall time over its
   bare-fit limit, the sum of the bare estimator fits the run needs (every walk-forward fold and
   the refit of every candidate, on the same rows, the tasks' thread limit, timed here after the
@@ -135,6 +136,7 @@ def run(workdir: Path) -> dict:
         set_pool(stack, slots)
         parallel_id, parallel_run_wall, parallel_tis = run_training(stack)
         per_candidate = candidate_seconds(stack, serial_id, serial_tis)
+        side_by_side = candidate_seconds(stack, parallel_id, parallel_tis)
         stack.stop()
         bare = bare_fit_seconds(parallel_id)  # machine to ourselves: the stack is down
     finally:
@@ -155,6 +157,7 @@ def run(workdir: Path) -> dict:
         "serial_run_wall_s": round(serial_run_wall, 1),
         "run_wall_s": round(parallel_run_wall, 1),
         "candidate_seconds": per_candidate,
+        "candidate_seconds_side_by_side": side_by_side,
         "bare_fit_s": bare["bare_fit_s"],
         "bare_fit_limit_s": round(limit, 1),
         "run_wall_vs_bare_fit_limit": round(parallel_run_wall / limit, 3),
