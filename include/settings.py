@@ -226,6 +226,9 @@ class RagSettings:
     chunk_overlap_words: int = env("MLOPS_RAG_CHUNK_OVERLAP_WORDS", 24)
     #: texts per model.encode / API call
     embed_batch_size: int = env("MLOPS_RAG_EMBED_BATCH_SIZE", 64)
+    #: torch threads of one local embedding task: `embeddings` pool slots x this <= the worker's
+    #: cores (2 x 1 here); 0 = every core (one task at a time)
+    embed_threads: int = env("MLOPS_RAG_EMBED_THREADS", 1)
     #: a mapped embedding task gets changed documents until it has this many chunks to embed
     #: (several model batches: sorting by length inside a task keeps padding low) ...
     batch_chunks: int = env("MLOPS_RAG_BATCH_CHUNKS", 256)

@@ -99,6 +99,7 @@ class LocalEmbedder(Embedder):
         max_seq_length: int = 256,
         batch_size: int = 64,
         device: str = "cpu",
+        threads: int = 0,
     ) -> None:
         self.model_path = Path(model_path) if model_path else default_local_model_path()
         if not (self.model_path / "config.json").exists():
@@ -109,6 +110,7 @@ class LocalEmbedder(Embedder):
         self.dimension = _local_dimension(self.model_path)
         self.batch_size = batch_size
         self.device = device
+        self.threads = threads  # torch CPU threads while encoding; 0 = torch's default (every core)
 
     @property
     def model(self):
@@ -119,13 +121,24 @@ class LocalEmbedder(Embedder):
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.model
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads:
+            # two embedding tasks side by side, each on every core, time-share the cores in torch's
+            # spinning thread pools: several times slower than one thread each (the pool's sizing rule)
+            torch.set_num_threads(self.threads)
+        try:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            torch.set_num_threads(before)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -260,6 +273,7 @@ def get_embedder(rag=None) -> Embedder:
             model_path=rag.local_model_path or None,
             max_seq_length=rag.local_max_seq_length,
             batch_size=rag.embed_batch_size,
+            threads=rag.embed_threads,
         )
     if kind == "openai":
         return OpenAIEmbedder(
