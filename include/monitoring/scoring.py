@@ -19,11 +19,11 @@ and upserts the ledger rows. Re-runs replace, never duplicate.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from datetime import datetime, timezone
 
+from include.etl.binary_copy import COPY_HEADER, COPY_TRAILER
 from include.features.definitions import feature_columns
 from include.features.store import read_features
 from include.settings import get_settings
@@ -76,30 +76,29 @@ def score_frame(model, frame, feature_cols: list[str]):
     return pred
 
 
-def predictions_csv(model_version: str, frame, pred) -> bytes:
-    """CSV bytes (no header) of (model_version, ts, station_id, prediction), written by pyarrow."""
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
-
-    n = len(frame)
-    table = pa.table(
-        {
-            "model_version": pa.DictionaryArray.from_arrays(pa.array(_zeros(n), pa.int32()), pa.array([model_version])),
-            "ts": pa.array(frame["ts"]),
-            "station_id": pa.array(frame["station_id"].to_numpy()),
-            "prediction": pa.array(pred),
-        }
-    )
-    table = table.set_column(0, "model_version", table.column("model_version").cast(pa.string()))
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
-    return buf.getvalue()
-
-
-def _zeros(n: int):
+def predictions_copy(model_version: str, frame, pred) -> bytes:
+    """Binary COPY bytes of (model_version, ts, station_id, prediction): every field has a fixed
+    width within a batch, so all rows are one NumPy structured array (no text on either side)."""
     import numpy as np
 
-    return np.zeros(n, dtype=np.int32)
+    version = model_version.encode()
+    row = np.dtype(
+        [
+            ("n", ">i2"),
+            ("l_version", ">i4"), ("version", f"S{len(version)}"),
+            ("l_ts", ">i4"), ("ts", ">i8"),
+            ("l_station_id", ">i4"), ("station_id", ">i4"),
+            ("l_prediction", ">i4"), ("prediction", ">f8"),
+        ]
+    )  # fmt: skip
+    ts = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    rows = np.empty(len(frame), dtype=row)
+    rows["n"] = 4
+    rows["l_version"], rows["version"] = len(version), version
+    rows["l_ts"], rows["ts"] = 8, (ts - np.datetime64("2000-01-01", "us")).astype(np.int64)  # PostgreSQL's epoch
+    rows["l_station_id"], rows["station_id"] = 4, frame["station_id"].to_numpy()
+    rows["l_prediction"], rows["prediction"] = 8, np.asarray(pred, dtype=np.float64)
+    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
 def store_predictions(conn, model_version: str, start: datetime, end: datetime, frame, pred) -> int:
@@ -112,9 +111,9 @@ def store_predictions(conn, model_version: str, start: datetime, end: datetime, 
         return 0
     with (
         conn.cursor() as cur,
-        cur.copy("copy ml.predictions (model_version, ts, station_id, prediction) from stdin (format csv)") as copy,
+        cur.copy("copy ml.predictions (model_version, ts, station_id, prediction) from stdin (format binary)") as copy,
     ):
-        copy.write(predictions_csv(model_version, frame, pred))
+        copy.write(predictions_copy(model_version, frame, pred))
     return len(frame)
 
 
