@@ -12,9 +12,10 @@ Documents deleted at the source lose their chunks. A model change re-embeds ever
 Tasks (``include/rag/pipeline.py`` and ``include/rag/weaviate_sync.py`` hold the logic, this file
 only wires it):
 
-- ``setup_index`` schema and the HNSW index of the model's dimension (warehouse pool).
 - ``setup_weaviate`` create the Weaviate collection if missing (only when ``MLOPS_WEAVIATE_ENABLED``).
-- ``plan`` hash the source, diff with the index, write one manifest per batch of changed
+- ``plan`` (warehouse pool) ensure the schema and the HNSW index of the model's dimension (idempotent
+  DDL, not a task of its own: one task process less on every run), hash the source, diff with the
+  index, write one manifest per batch of changed
   documents (up to ``MLOPS_RAG_BATCH_CHUNKS`` chunks to embed or ``MLOPS_RAG_DOCS_PER_BATCH``
   documents): the number of mapped tasks follows the amount of change, and with no change nothing
   is mapped (the embedding tasks are skipped: no model load).
@@ -62,13 +63,6 @@ def _weaviate_enabled(context) -> bool:
     doc_md=__doc__,
 )
 def rag_ingestion():
-    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
-    def setup_index() -> dict:
-        """Schema and the HNSW index of the configured model's dimension."""
-        from include.rag import pipeline
-
-        return pipeline.setup_index()
-
     @task.run_if(_weaviate_enabled, skip_message="Weaviate disabled (MLOPS_WEAVIATE_ENABLED)")
     @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def setup_weaviate() -> dict:
@@ -79,11 +73,13 @@ def rag_ingestion():
 
     @task(pool=WAREHOUSE_POOL)
     def plan(*, run_id: str | None = None, ti=None) -> list[str]:
-        """Diff the source with the index; the manifest URIs to embed (the full plan: XCom 'plan')."""
+        """Ensure the schema and HNSW index, diff the source with the index; the manifest URIs to
+        embed (the full plan: XCom 'plan')."""
         from include.lineage import report_lineage, table
         from include.rag import pipeline
 
         report_lineage(inputs=[table("rag", "documents")])  # OpenLineage; the documents read are tracked
+        pipeline.setup_index()  # idempotent DDL: here, not a task of its own (one process less per run)
         result = pipeline.plan(run_id)
         ti.xcom_push(key="plan", value=result)
         return result["batches"]
@@ -140,11 +136,9 @@ def rag_ingestion():
         outlet_events[RAG_INDEX].extra = counts
         return counts
 
-    index_ready = setup_index()
     weaviate_ready = setup_weaviate()
     batches = plan()
     plan_result = batches["plan"]
-    index_ready >> batches
     embedded = embed_batch.expand(manifest_uri=batches)
     written = write_pgvector.expand(embedded=embedded)
     deleted = delete_removed(plan_result)

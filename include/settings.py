@@ -230,10 +230,11 @@ class RagSettings:
     #: cores (2 x 1 here); 0 = every core (one task at a time)
     embed_threads: int = env("MLOPS_RAG_EMBED_THREADS", 1)
     #: a mapped embedding task gets changed documents until it has this many chunks to embed
-    #: (several model batches: sorting by length inside a task keeps padding low) ...
-    batch_chunks: int = env("MLOPS_RAG_BATCH_CHUNKS", 256)
+    #: (several model batches: sorting by length inside a task keeps padding low; each task loads
+    #: the model, ~4 s on CPU, so batches are large) ...
+    batch_chunks: int = env("MLOPS_RAG_BATCH_CHUNKS", 1024)
     #: ... or this many documents (bounds one write transaction). Batches follow the amount of change.
-    docs_per_batch: int = env("MLOPS_RAG_DOCS_PER_BATCH", 64)
+    docs_per_batch: int = env("MLOPS_RAG_DOCS_PER_BATCH", 512)
     #: Weaviate mirror of the pgvector index (off by default: `make run` works offline)
     weaviate_enabled: bool = env("MLOPS_WEAVIATE_ENABLED", False)
     weaviate_conn_id: str = env("MLOPS_WEAVIATE_CONN_ID", "weaviate_default")

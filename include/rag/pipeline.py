@@ -3,7 +3,8 @@
 Flow (XCom carries URIs and counts only; chunk text and vectors travel in the Parquet files of
 ``include.rag.manifest`` under ``<artifacts>/rag/staging/<run_id>/``):
 
-1. ``setup_index``   schema + HNSW index of the configured model's dimension.
+1. ``setup_index``   schema + HNSW index of the configured model's dimension (the DAG's ``plan``
+                     task calls it first).
 2. ``plan``          list + hash the source; a document is *changed* when its (content hash,
                      signature) differs from ``rag.documents`` -- the signature is model name,
                      dimension and chunking settings, so a model change re-embeds everything.

@@ -322,7 +322,7 @@ def test_dag_parses_light_and_follows_the_conventions(monkeypatch):
     assert dag.catchup is False and dag.max_active_runs == 1 and dag.doc_md
     tasks = {t.task_id: t for t in dag.tasks}
     assert tasks["embed_batch"].pool == EMBEDDING_POOL
-    for tid in ("setup_index", "plan", "write_pgvector", "delete_removed", "record_run", "sync_weaviate"):
+    for tid in ("plan", "write_pgvector", "delete_removed", "record_run", "sync_weaviate"):
         assert tasks[tid].pool == WAREHOUSE_POOL, tid
     assert [o.name for o in tasks["publish_index"].outlets] == ["rag_index"]
     assert all(t.retries >= 2 and t.retry_exponential_backoff for t in dag.tasks)
