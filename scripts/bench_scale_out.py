@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 from scripts.stack_env import free_port
@@ -96,7 +95,6 @@ def run(workdir: Path) -> dict:
     start, end, _ = run_days()
     schemes = sorted({v.split("://", 1)[0] for k, v in env.items() if k.endswith("_URI") and "://" in v})
     return {
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "chain_days": (end - start).days,
         "local_chain_wall_s": local["airflow"]["chain_wall_s"],
         "celery_chain_wall_s": celery["airflow"]["chain_wall_s"],
