@@ -69,4 +69,4 @@ class Interval:
     @classmethod
     def from_json(cls, value) -> Interval:
         start, end = value
-        return cls(as_utc(start), as_utc(end))
+        return cls(start, end)  # __post_init__ makes both UTC

@@ -152,8 +152,7 @@ def project_scoring(champion: dict, model, rescore: bool = False) -> tuple[float
         if not rescore:
             conn.execute("delete from ml.predictions where model_version = %s", (champion["version"],))
     if not rescore:
-        with db.connect() as conn:
-            conn.autocommit = True
+        with db.connect(autocommit=True) as conn:
             conn.execute("vacuum ml.predictions")  # as after the nightly autovacuum: no dead rows left
     t = time.perf_counter()
     parts = {"rows": 0, "read_s": 0.0, "predict_s": 0.0, "store_s": 0.0}

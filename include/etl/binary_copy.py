@@ -10,7 +10,7 @@ import numpy as np
 
 from include.etl.validation import ValidatedChunk
 
-_PG_EPOCH_S = 946_684_800  # 2000-01-01T00:00:00Z: PostgreSQL's binary timestamp origin
+PG_EPOCH_S = 946_684_800  # 2000-01-01T00:00:00Z: PostgreSQL's binary timestamp origin
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
@@ -38,7 +38,7 @@ def encode_copy_rows(chunk: ValidatedChunk) -> memoryview:
     rows = np.empty(chunk.n_good, dtype=_ROW)
     rows["n"] = len(COPY_COLUMNS)
     rows["l_station_id"], rows["station_id"] = 4, chunk.station_id
-    rows["l_ts"], rows["ts"] = 8, (chunk.ts_s - _PG_EPOCH_S) * 1_000_000
+    rows["l_ts"], rows["ts"] = 8, (chunk.ts_s - PG_EPOCH_S) * 1_000_000
     rows["l_temperature_c"], rows["temperature_c"] = 8, chunk.temperature_c
     rows["l_precipitation_mm"], rows["precipitation_mm"] = 8, chunk.precipitation_mm
     rows["l_humidity_pct"], rows["humidity_pct"] = 8, chunk.humidity_pct

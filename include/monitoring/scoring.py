@@ -23,7 +23,7 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from include.etl.binary_copy import COPY_HEADER, COPY_TRAILER
+from include.etl.binary_copy import COPY_HEADER, COPY_TRAILER, PG_EPOCH_S
 from include.features.definitions import feature_columns
 from include.features.store import read_features
 from include.settings import get_settings
@@ -76,6 +76,11 @@ def score_frame(model, frame, feature_cols: list[str]):
     return pred
 
 
+def utc_microseconds(ts):
+    """A timezone-aware pandas Series of timestamps as naive UTC ``datetime64[us]`` (NumPy)."""
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+
+
 def predictions_copy(model_version: str, frame, pred) -> bytes:
     """Binary COPY bytes of (model_version, ts, station_id, prediction): every field has a fixed
     width within a batch, so all rows are one NumPy structured array (no text on either side)."""
@@ -91,11 +96,10 @@ def predictions_copy(model_version: str, frame, pred) -> bytes:
             ("l_prediction", ">i4"), ("prediction", ">f8"),
         ]
     )  # fmt: skip
-    ts = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     rows = np.empty(len(frame), dtype=row)
     rows["n"] = 4
     rows["l_version"], rows["version"] = len(version), version
-    rows["l_ts"], rows["ts"] = 8, (ts - np.datetime64("2000-01-01", "us")).astype(np.int64)  # PostgreSQL's epoch
+    rows["l_ts"], rows["ts"] = 8, utc_microseconds(frame["ts"]).astype(np.int64) - PG_EPOCH_S * 1_000_000
     rows["l_station_id"], rows["station_id"] = 4, frame["station_id"].to_numpy()
     rows["l_prediction"], rows["prediction"] = 8, np.asarray(pred, dtype=np.float64)
     return COPY_HEADER + rows.tobytes() + COPY_TRAILER
@@ -131,7 +135,7 @@ def score_batch(champion: dict, model, batch: list[tuple], run_id: str | None = 
     t_pred = time.perf_counter() - t0
     # rows per interval, for the ledger (vectorised: interval index of every row)
     starts = np.array([b[0].astimezone(timezone.utc).replace(tzinfo=None) for b in batch], dtype="datetime64[us]")
-    ts = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    ts = utc_microseconds(frame["ts"])
     counts = (
         np.bincount(np.searchsorted(starts, ts, side="right") - 1, minlength=len(batch))
         if len(frame)
